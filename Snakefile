@@ -1,0 +1,28 @@
+# KCM / SHARe-KAN replication workflow.
+#   snakemake --cores 8 all                        embedded default (offline, CPU)
+#   snakemake --cores 8 all --configfile config/paper.yaml   paper scale
+#   snakemake --cores 2 table_text_baseline        one table by its target name
+# Layout follows the Snakemake workflow template: rules/, schemas/, profiles/, report/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/provenance.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/render.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        config_snapshot=f"{RESULTS}/config.json",
+        targets=[path for paths in TARGETS.values() for path in paths],

@@ -1,0 +1,3 @@
+from kcm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Plain baselines that need no KAN or large model."""

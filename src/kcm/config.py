@@ -1,0 +1,65 @@
+"""Readable config errors: which key is wrong, what is allowed there, and how to fix it.
+
+The workflow validates with `snakemake.utils.validate` (JSON schema, defaults filled in); this
+module turns the resulting jsonschema error into one message a user can act on, and checks
+the few rules a schema cannot express.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jsonschema
+
+FIX = "Fix it in your config file (config/*.yaml) or in --config, then run again."
+
+
+def key_path(path) -> str:
+    return ".".join(str(part) for part in path) or "<top level>"
+
+
+def allowed(schema: dict) -> str:
+    """A short description of what a schema node accepts."""
+    parts = []
+    if "enum" in schema:
+        parts.append(f"one of {schema['enum']}")
+    elif "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        parts.append(" or ".join(types))
+    for word, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if word in schema:
+            parts.append(f"{op} {schema[word]}")
+    if "pattern" in schema:
+        parts.append(f"matching {schema['pattern']}")
+    if schema.get("type") == "array" and "items" in schema:
+        parts.append(f"items: {allowed(schema['items'])}")
+    text = ", ".join(parts) or "see workflow/schemas/config.schema.yaml"
+    if "description" in schema:
+        text += f" ({schema['description'].strip()})"
+    return text
+
+
+def explain(error: jsonschema.ValidationError) -> str:
+    """One actionable sentence for a schema violation."""
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        keys = ", ".join(repr(key_path([*where, k])) for k in unknown)
+        return f"Unknown config key {keys}. Allowed keys at {key_path(where)}: {known}. {FIX}"
+    if error.validator == "required":
+        return f"Config key {key_path(where)!r}: {error.message}. {FIX}"
+    return (
+        f"Config key {key_path(where)!r} = {error.instance!r} is invalid ({error.message}). "
+        f"Allowed: {allowed(error.schema)}. {FIX}"
+    )
+
+
+def check_semantics(config: dict) -> None:
+    """Rules a JSON schema cannot state; raises ValueError naming the key."""
+    fractions = config["data"]["bbc"]["fractions"]
+    if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-9):
+        raise ValueError(
+            f"Config key 'data.bbc.fractions' = {fractions} must sum to 1 "
+            f"(sums to {sum(fractions.values())}). {FIX}"
+        )

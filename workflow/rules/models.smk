@@ -1,0 +1,33 @@
+# Model training. Each rule writes per-sample predictions; metrics and tables come later.
+
+TEXT = config["baseline"]["text"]
+
+
+rule train_text_baseline:
+    message:
+        "Small text model: TF-IDF + logistic regression on {params.fields}"
+    input:
+        train=rules.data_bbc.output.train,
+        val=rules.data_bbc.output.val,
+        test=rules.data_bbc.output.test,
+        card=rules.data_bbc.output.card,
+        code=code("baselines/text_tfidf.py", "io.py"),
+    output:
+        f"{RESULTS}/predictions/text_baseline.parquet",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        fields=" ".join(TEXT["fields"]),
+        C=TEXT["C"],
+        ngram_max=TEXT["ngram_max"],
+        min_df=TEXT["min_df"],
+        max_features=TEXT["max_features"] or 0,
+    log:
+        f"{LOGS}/train_text_baseline.log",
+    benchmark:
+        f"{BENCH}/train_text_baseline.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm train text-baseline --data {params.data} --out {output}"
+        " --fields {params.fields} --C {params.C} --ngram-max {params.ngram_max}"
+        " --min-df {params.min_df} --max-features {params.max_features} > {log} 2>&1"
