@@ -14,14 +14,14 @@ PYTEST_ARGS ?=
 
 # Offline, no telemetry, and no writes outside the repository besides pip's package cache.
 RUN_ENV := DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg \
-	MPLCONFIGDIR=$(CURDIR)/.cache/matplotlib TMPDIR=$(CURDIR)/.tmp PYTHONHASHSEED=0
+	MPLCONFIGDIR=$(CURDIR)/.cache/matplotlib XDG_CACHE_HOME=$(CURDIR)/.cache TMPDIR=$(CURDIR)/.tmp PYTHONHASHSEED=0
 
 .PHONY: all test venv lock clean
 
 all: venv
 	@mkdir -p .tmp
 	$(RUN_ENV) $(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default all $(SNAKEMAKE_ARGS)
-	$(RUN_ENV) $(BIN)/dvc commit --force --quiet
+	$(RUN_ENV) $(BIN)/dvc commit --force
 
 test: venv
 	@mkdir -p .tmp

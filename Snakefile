@@ -25,4 +25,5 @@ rule all:
     default_target: True
     input:
         config_snapshot=f"{RESULTS}/config.json",
+        artifacts=ARTIFACTS,
         targets=[path for paths in TARGETS.values() for path in paths],

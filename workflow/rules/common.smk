@@ -63,6 +63,10 @@ os.environ.update({k: v for k, v in _job_defaults.items() if k not in os.environ
 # Named targets: table/figure name -> output files. `rule all` builds every entry and the
 # README lists them; each render rule registers its own.
 TARGETS = {}
+# Artifacts DVC tracks (dvc.yaml outs). `all` requires them too: Snakemake does not rebuild a
+# missing intermediate file when everything downstream is present (a fresh clone has the
+# committed tables but not the DVC-cached data), and `dvc commit` needs every out.
+ARTIFACTS = []
 
 
 def code(*modules):

