@@ -27,7 +27,7 @@ def card_markdown(card: dict) -> str:
         f"- Source: {card['source']['citation']}",
         f"- Shipped by: {card['source']['package']}",
         f"- Licence: {card['source']['licence']}",
-        f"- Source files: {card['n_source_files']}; exact duplicates dropped: "
+        f"- Source files: {card['n_source_files']}; duplicates dropped: "
         f"{card['n_duplicates_dropped']}; samples kept: {card['n_samples']}",
         f"- Split: stratified, seed {card['seed']}, fractions {card['fractions']}",
         f"- Max samples per class: {card['max_per_class']}",

@@ -1,0 +1,87 @@
+"""Config: schema defaults, shipped configs valid, bad configs stopped before any job with the key named."""
+
+import copy
+
+import jsonschema
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from kcm.config import check_semantics, explain
+from workflow_runner import REPO, snakemake
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load(name):
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+def validated(cfg):
+    cfg = copy.deepcopy(cfg)
+    validate(cfg, str(SCHEMA))
+    return cfg
+
+
+def test_schema_defaults_are_the_embedded_default():
+    assert validated({}) == validated(load("config.yaml")) == load("config.yaml")
+
+
+@pytest.mark.parametrize("overlay", ["paper.yaml", "test.yaml"])
+def test_overlays_are_valid_on_top_of_the_default(overlay):
+    cfg = load("config.yaml")
+    update_config(cfg, load(overlay))
+    cfg = validated(cfg)
+    check_semantics(cfg)
+    assert cfg["run"] == overlay.removesuffix(".yaml")
+
+
+def error_for(cfg):
+    schema = yaml.safe_load(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return explain(jsonschema.exceptions.best_match(validator.iter_errors(cfg)))
+
+
+def test_unknown_nested_key_names_the_key_and_the_allowed_ones():
+    message = error_for({"baseline": {"text": {"ngram": 2}}})
+    assert "'baseline.text.ngram'" in message
+    assert "['C', 'fields', 'max_features', 'min_df', 'ngram_max']" in message
+
+
+def test_wrong_type_names_the_key_type_and_bounds():
+    message = error_for({"baseline": {"text": {"C": "strong"}}})
+    assert "'baseline.text.C'" in message and "number, > 0" in message
+
+
+def test_bad_enum_lists_the_choices():
+    message = error_for({"baseline": {"text": {"fields": ["headline"]}}})
+    assert "baseline.text.fields.0" in message and "['title', 'lead', 'body']" in message
+
+
+def test_fractions_must_sum_to_one():
+    cfg = validated({"data": {"bbc": {"fractions": {"train": 0.5, "val": 0.2, "test": 0.2}}}})
+    with pytest.raises(ValueError, match="data.bbc.fractions"):
+        check_semantics(cfg)
+
+
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (["--config", "bogus=1"], "'bogus'"),
+        (["--config", "seed=abc"], "'seed'"),
+    ],
+)
+def test_snakemake_stops_before_any_job(tmp_path, args, key):
+    proc = snakemake(tmp_path, "--cores", "1", "all", *args, check=False)
+    assert proc.returncode != 0
+    assert key in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_rejects_a_config_file_with_a_wrong_type(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("baseline:\n  text:\n    max_features: many\n")
+    proc = snakemake(tmp_path, "--cores", "1", "all", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "'baseline.text.max_features'" in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,97 @@
+"""End to end: the DAG on config/test.yaml in a temp folder; content, determinism, named targets."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kcm.report.common import pct
+from workflow_runner import REPO, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+ARGS = ("--cores", "2", "--configfile", str(REPO / "config" / "test.yaml"))
+VOLATILE = {"logs", "benchmarks"}  # timings and timestamps: not results
+
+
+def result_files(workdir: Path) -> dict[str, bytes]:
+    root = workdir / "results" / "test"
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] not in VOLATILE
+    }
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    snakemake(workdir, "all", *ARGS)
+    return workdir
+
+
+def test_all_builds_every_registered_output(run):
+    root = run / "results" / "test"
+    for rel in [
+        "config.json",
+        "data/bbc/train.parquet",
+        "data/bbc/card.md",
+        "predictions/text_baseline.parquet",
+        "metrics/text_baseline.json",
+        "tables/table_text_baseline.md",
+        "tables/table_text_baseline.csv",
+        "figures/fig_text_baseline_confusion.png",
+        "logs/train_text_baseline.log",
+        "benchmarks/train_text_baseline.tsv",
+    ]:
+        assert (root / rel).is_file(), rel
+    assert json.loads((root / "config.json").read_text())["data"]["bbc"]["max_per_class"] == 60
+    assert (root / "figures/fig_text_baseline_confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_shows_the_metrics_it_was_rendered_from(run):
+    root = run / "results" / "test"
+    metrics = json.loads((root / "metrics/text_baseline.json").read_text())["splits"]
+    card = json.loads((root / "data/bbc/card.json").read_text())
+    md = (root / "tables/table_text_baseline.md").read_text()
+    rows = {
+        cells[0]: cells
+        for line in md.splitlines()
+        if line.startswith("| val") or line.startswith("| test")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    header = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    assert header == ["split", "n", *card["classes"], "Average", "Accuracy", "Macro-F1"]
+    for split in ("val", "test"):
+        m = metrics[split]
+        expected = [split, str(m["n"])]
+        expected += [pct(m["class_accuracy"][c]) for c in card["classes"]]
+        expected += [pct(m["mean_class_accuracy"]), pct(m["accuracy"]), pct(m["macro_f1"])]
+        assert rows[split] == expected
+    assert m["n"] == card["files"]["test"]["rows"] == 60  # 5 classes x 60, 20% test
+    assert "Deviation (language.dataset)" in md and "APD" in md
+    csv = pd.read_csv(root / "tables/table_text_baseline.csv")
+    assert csv.loc[csv["split"] == "test", "Accuracy"].item() == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    # A learned model, not a constant: clearly above chance (20%) even on 60 titles per class.
+    assert metrics["test"]["accuracy"] > 0.4
+
+
+def test_rerun_in_a_fresh_folder_reproduces_every_result_byte(run, tmp_path):
+    snakemake(tmp_path, "all", *ARGS)
+    first, second = result_files(run), result_files(tmp_path)
+    assert sorted(first) == sorted(second)
+    different = [name for name in first if first[name] != second[name]]
+    assert different == []
+    assert first["metrics/text_baseline.json"] == second["metrics/text_baseline.json"]
+
+
+def test_named_target_rebuilds_just_that_table(run):
+    table = run / "results" / "test" / "tables" / "table_text_baseline.md"
+    before = table.read_bytes()
+    table.unlink()
+    dry = snakemake(run, "table_text_baseline", "-n", *ARGS)
+    assert planned_jobs(dry) == {"table_text_baseline": 1}
+    snakemake(run, "table_text_baseline", *ARGS)
+    assert table.read_bytes() == before
+    again = snakemake(run, "all", *ARGS)
+    assert "Nothing to be done" in again.stdout + again.stderr
