@@ -1,0 +1,369 @@
+"""B-spline KAN layers that compute pykan's exact function, fast and exportable.
+
+A pykan `KANLayer` evaluates, for every edge (i -> o),
+    phi_io(x_i) = mask_io * (scale_base_io * silu(x_i) + scale_sp_io * sum_j coef_ioj B_j(x_i))
+and sums over inputs. We compute the same thing as a B-spline basis expansion followed by one
+matrix product (never a (batch, out, in) tensor):
+    y = [B(x) flattened] @ W_spline + silu(x) @ W_base.
+
+On a uniform grid every basis function is the same bump shifted, so B is computed in closed
+form from u = (x - t0) / h with no interval search; non-uniform grids (after a grid update
+from samples) use Cox-de Boor like pykan. Both paths use only elementwise arithmetic and
+comparisons (no bucketize/searchsorted), so they lower through torch.export and ExecuTorch.
+
+Parameters keep pykan's names and layouts (grid (in, G+2k+1), coef (in, out, G+k),
+scale_base, scale_sp, mask (in, out)), so conversion both ways is a copy. Construction draws
+from its own seeded generator: it writes no file and leaves global RNG state untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BASE_FUNCTIONS = {"silu": F.silu, "identity": lambda x: x, "zero": torch.zeros_like}
+_UNIFORM_RTOL = 1e-5  # a grid counts as uniform when every knot step is h within this
+
+
+# --------------------------------------------------------------------------- grids and bases
+
+
+def extend_grid(grid: torch.Tensor, k: int) -> torch.Tensor:
+    """Add k knots on each side at the grid's mean spacing (pykan's `extend_grid`)."""
+    h = (grid[:, [-1]] - grid[:, [0]]) / (grid.shape[1] - 1)
+    for _ in range(k):
+        grid = torch.cat([grid[:, [0]] - h, grid, grid[:, [-1]] + h], dim=1)
+    return grid
+
+
+def uniform_grid(in_dim: int, grid_size: int, k: int, grid_range: Sequence[float]) -> torch.Tensor:
+    base = torch.linspace(grid_range[0], grid_range[1], steps=grid_size + 1)[None, :].expand(in_dim, -1)
+    return extend_grid(base, k)
+
+
+def grid_is_uniform(grid: torch.Tensor) -> bool:
+    steps = grid[:, 1:] - grid[:, :-1]
+    h = (grid[:, -1:] - grid[:, :1]) / (grid.shape[1] - 1)
+    return bool(torch.all(h > 0)) and bool(torch.all((steps - h).abs() <= _UNIFORM_RTOL * h.abs()))
+
+
+def _bump_terms(k: int) -> list[tuple[float, float]]:
+    """(offset m_i, weight w_i) with B(r) = sum_i w_i (m_i - r)_+^k for the centred cardinal
+    B-spline of order k at distance r = |u - centre|."""
+    return [
+        ((k + 1) / 2 - i, (-1) ** i * math.comb(k + 1, i) / math.factorial(k))
+        for i in range((k + 2) // 2)
+    ]
+
+
+def _uniform_basis_values(u: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:
+    """Basis values from u, with in-place elementwise ops (few temporaries, no autograd)."""
+    r = (u.unsqueeze(-1) - centres).abs_()
+    out = None
+    for m, w in _bump_terms(k):
+        term = torch.clamp_(m - r, min=0).pow_(k)
+        out = term.mul_(w) if out is None else out.add_(term, alpha=w)
+    return out
+
+
+class _UniformBasis(torch.autograd.Function):
+    """Closed-form basis with an analytic backward: saves only u (N, in) instead of a dozen
+    (N, in, G+k) temporaries, which is what makes training fast in eager mode."""
+
+    @staticmethod
+    def forward(u: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:
+        return _uniform_basis_values(u, centres, k)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        u, centres, k = inputs
+        ctx.save_for_backward(u, centres)
+        ctx.k = k
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        u, centres = ctx.saved_tensors
+        k = ctx.k
+        d = u.unsqueeze(-1) - centres
+        r = d.abs()
+        slope = None  # dB/dr
+        for m, w in _bump_terms(k):
+            t = torch.clamp(m - r, min=0)
+            t = t.pow(k - 1) if k > 1 else (t > 0).to(t.dtype)
+            slope = t.mul_(-k * w) if slope is None else slope.sub_(t, alpha=k * w)
+        return (grad * slope * torch.sign(d)).sum(-1), None, None
+
+
+def uniform_basis(x: torch.Tensor, t0: torch.Tensor, inv_h: torch.Tensor, n_basis: int, k: int) -> torch.Tensor:
+    """All G+k B-spline basis values of order k >= 1 on a uniform grid, shape (N, in, G+k).
+
+    Basis j is the cardinal B-spline centred at u = j + (k+1)/2, u = (x - t0) / h; with
+    r = |u - centre| it is sum_{i < (k+1)/2} (-1)^i C(k+1, i) ((k+1)/2 - i - r)_+^k / k!
+    (k = 3: ((2 - r)_+^3 - 4 (1 - r)_+^3) / 6). Using |.| keeps every term small, so float32
+    matches pykan's Cox-de Boor to ~1e-7.
+    """
+    u = (x - t0) * inv_h
+    centres = torch.arange(n_basis, dtype=x.dtype, device=x.device) + (k + 1) / 2
+    if torch.is_grad_enabled() and u.requires_grad:
+        return _UniformBasis.apply(u, centres, k)
+    return _uniform_basis_values(u, centres, k)
+
+
+def cox_de_boor_basis(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """B-spline basis by Cox-de Boor on any grid (pykan's `B_batch`), shape (N, in, G+k).
+
+    Divisions by zero-length knot spans contribute 0, as pykan's nan_to_num makes them.
+    """
+    x = x.unsqueeze(-1)
+    value = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)
+    for order in range(1, k + 1):
+        left_span = grid[:, order:-1] - grid[:, : -(order + 1)]
+        right_span = grid[:, order + 1 :] - grid[:, 1:-order]
+        inv_left = torch.where(left_span != 0, 1 / left_span, torch.zeros_like(left_span))
+        inv_right = torch.where(right_span != 0, 1 / right_span, torch.zeros_like(right_span))
+        value = (x - grid[:, : -(order + 1)]) * inv_left * value[..., :-1] + (
+            grid[:, order + 1 :] - x
+        ) * inv_right * value[..., 1:]
+    return value
+
+
+# --------------------------------------------------------------------------- RNG hygiene
+
+
+@contextlib.contextmanager
+def preserved_global_rng() -> Iterator[None]:
+    """Restore torch, numpy and random global states afterwards (pykan reseeds all three)."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+# --------------------------------------------------------------------------- layer
+
+
+class KANLayer(nn.Module):
+    """One KAN layer, functionally identical to `kan.KANLayer` given the same parameters."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid_size: int = 5,
+        k: int = 3,
+        *,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        base_fun: str = "silu",
+        noise_scale: float = 0.5,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        grid_eps: float = 0.02,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if k < 1:
+            raise ValueError(f"spline order k must be >= 1, got {k}")
+        if base_fun not in BASE_FUNCTIONS:
+            raise ValueError(f"base_fun {base_fun!r} not in {sorted(BASE_FUNCTIONS)}")
+        self.in_dim, self.out_dim, self.grid_size, self.k = in_dim, out_dim, grid_size, k
+        self.base_fun_name, self.grid_eps = base_fun, grid_eps
+        gen = torch.Generator().manual_seed(seed)
+        n_basis = grid_size + k
+        # pykan fits noise of amplitude noise_scale/G at the knots; uniform noise of the same
+        # amplitude on the coefficients gives curves of the same size.
+        coef = (torch.rand(in_dim, out_dim, n_basis, generator=gen) - 0.5) * noise_scale / grid_size
+        base = scale_base_mu / math.sqrt(in_dim) + scale_base_sigma * (
+            torch.rand(in_dim, out_dim, generator=gen) * 2 - 1
+        ) / math.sqrt(in_dim)
+        self.coef = nn.Parameter(coef)
+        self.scale_base = nn.Parameter(base)
+        self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), scale_sp / math.sqrt(in_dim)))
+        self.register_buffer("mask", torch.ones(in_dim, out_dim))
+        self.register_buffer("grid", uniform_grid(in_dim, grid_size, k, grid_range))
+        self.register_buffer("grid_t0", torch.zeros(in_dim))
+        self.register_buffer("grid_inv_h", torch.ones(in_dim))
+        self.refresh_grid()
+
+    @property
+    def n_basis(self) -> int:
+        return self.grid_size + self.k
+
+    def refresh_grid(self) -> None:
+        """Recompute the uniform-grid shortcut after `grid` changed."""
+        self.uniform = grid_is_uniform(self.grid)
+        if self.uniform:
+            h = (self.grid[:, -1] - self.grid[:, 0]) / (self.grid.shape[1] - 1)
+            self.grid_t0.copy_(self.grid[:, 0])
+            self.grid_inv_h.copy_(1 / h)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self.refresh_grid()
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        if self.uniform:
+            return uniform_basis(x, self.grid_t0, self.grid_inv_h, self.n_basis, self.k)
+        return cox_de_boor_basis(x, self.grid, self.k)
+
+    def spline_weight(self) -> torch.Tensor:
+        """Masked, scaled spline coefficients as one (in * (G+k), out) matrix."""
+        w = self.coef * (self.scale_sp * self.mask).unsqueeze(-1)
+        return w.permute(0, 2, 1).reshape(self.in_dim * self.n_basis, self.out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_dim)
+        spline = self.basis(x).reshape(x.shape[0], -1) @ self.spline_weight()
+        base = BASE_FUNCTIONS[self.base_fun_name](x) @ (self.scale_base * self.mask)
+        return (spline + base).reshape(*lead, self.out_dim)
+
+    def edge_curves(self, x: torch.Tensor) -> torch.Tensor:
+        """phi_io(x_i) for every edge, shape (N, in, out): for plots and tests, not the hot path."""
+        spline = torch.einsum("nij,ioj->nio", self.basis(x), self.coef)
+        base = BASE_FUNCTIONS[self.base_fun_name](x).unsqueeze(-1)
+        return self.mask * (self.scale_base * base + self.scale_sp * spline)
+
+    def curves_to_coef(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Least-squares coefficients (in, out, G+k) whose splines pass through y (N, in, out)."""
+        design = self.basis(x).permute(1, 0, 2)  # (in, N, G+k)
+        return torch.linalg.lstsq(design, y.permute(1, 0, 2)).solution.permute(0, 2, 1)
+
+    @torch.no_grad()
+    def update_grid_from_samples(self, x: torch.Tensor, mode: str = "sample") -> None:
+        """pykan's grid update: knots at sample quantiles mixed with a uniform grid by
+        grid_eps, then coefficients refitted so each spline keeps its shape on the samples."""
+        x_pos = torch.sort(x, dim=0)[0]
+        y_eval = torch.einsum("nij,ioj->nio", self.basis(x_pos), self.coef)
+        batch = x.shape[0]
+
+        def new_grid(n_interval: int) -> torch.Tensor:
+            ids = [int(batch / n_interval * i) for i in range(n_interval)] + [-1]
+            adaptive = x_pos[ids, :].permute(1, 0)
+            h = (adaptive[:, [-1]] - adaptive[:, [0]]) / n_interval
+            uniform = adaptive[:, [0]] + h * torch.arange(n_interval + 1, dtype=x.dtype)[None, :]
+            return self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
+
+        grid = new_grid(self.grid_size)
+        if mode == "grid":
+            x_pos = new_grid(2 * self.grid_size).permute(1, 0)
+            y_eval = torch.einsum("nij,ioj->nio", self.basis(x_pos), self.coef)
+        self.grid.copy_(extend_grid(grid, self.k))
+        self.refresh_grid()
+        self.coef.copy_(self.curves_to_coef(x_pos, y_eval))
+
+    # ----------------------------------------------------------------------- pykan conversion
+
+    @classmethod
+    def from_pykan(cls, layer) -> "KANLayer":
+        base_fun = {torch.nn.SiLU: "silu", torch.nn.Identity: "identity"}.get(type(layer.base_fun))
+        if base_fun is None:
+            raise ValueError(f"unsupported pykan base function {layer.base_fun!r} (silu or identity)")
+        ours = cls(layer.in_dim, layer.out_dim, layer.num, layer.k, base_fun=base_fun, grid_eps=layer.grid_eps)
+        with torch.no_grad():
+            for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
+                getattr(ours, name).copy_(getattr(layer, name).detach())
+        ours.refresh_grid()
+        return ours
+
+    def to_pykan(self):
+        from kan.KANLayer import KANLayer as PykanLayer
+
+        base_fun = {"silu": torch.nn.SiLU(), "identity": torch.nn.Identity()}[self.base_fun_name]
+        with preserved_global_rng():
+            layer = PykanLayer(self.in_dim, self.out_dim, self.grid_size, self.k, base_fun=base_fun, grid_eps=self.grid_eps)
+        with torch.no_grad():
+            for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
+                getattr(layer, name).data = getattr(self, name).detach().clone()
+        return layer
+
+
+# --------------------------------------------------------------------------- network
+
+
+class KAN(nn.Module):
+    """A stack of KAN layers with pykan MultKAN's per-node affine maps (identity by default).
+
+    Between layers pykan applies x -> subnode_scale * x + subnode_bias, then
+    x -> node_scale * x + node_bias; they are kept as buffers so converted models match.
+    """
+
+    def __init__(self, width: Sequence[int], grid_size: int = 5, k: int = 3, *, seed: int = 0, **layer_kwargs):
+        super().__init__()
+        if len(width) < 2:
+            raise ValueError(f"width needs at least input and output sizes, got {list(width)}")
+        self.width = [int(w) for w in width]
+        self.layers = nn.ModuleList(
+            KANLayer(a, b, grid_size, k, seed=seed + i, **layer_kwargs)
+            for i, (a, b) in enumerate(zip(self.width[:-1], self.width[1:]))
+        )
+        for i, b in enumerate(self.width[1:]):
+            self.register_buffer(f"subnode_scale_{i}", torch.ones(b))
+            self.register_buffer(f"subnode_bias_{i}", torch.zeros(b))
+            self.register_buffer(f"node_scale_{i}", torch.ones(b))
+            self.register_buffer(f"node_bias_{i}", torch.zeros(b))
+
+    def affine(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return tuple(getattr(self, f"{name}_{i}") for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            sub_s, sub_b, node_s, node_b = self.affine(i)
+            x = (layer(x) * sub_s + sub_b) * node_s + node_b
+        return x
+
+    @torch.no_grad()
+    def update_grid_from_samples(self, x: torch.Tensor) -> None:
+        """Update every layer's grid from the activations that reach it (pykan's order)."""
+        for i, layer in enumerate(self.layers):
+            layer.update_grid_from_samples(x)
+            sub_s, sub_b, node_s, node_b = self.affine(i)
+            x = (layer(x) * sub_s + sub_b) * node_s + node_b
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @classmethod
+    def from_pykan(cls, model) -> "KAN":
+        width = [w[0] if isinstance(w, (list, tuple)) else w for w in model.width]
+        if any(isinstance(w, (list, tuple)) and w[1] for w in model.width):
+            raise ValueError("multiplication nodes (MultKAN mult_arity) are not supported")
+        if not torch.equal(model.input_id.long(), torch.arange(width[0])):
+            raise ValueError("pruned inputs (input_id) are not supported")
+        if model.symbolic_enabled and any(bool(f.mask.any()) for f in model.symbolic_fun):
+            raise ValueError("symbolic edges are not supported: unfix them before converting")
+        first = model.act_fun[0]
+        ours = cls(width, first.num, first.k)
+        ours.layers = nn.ModuleList(KANLayer.from_pykan(layer) for layer in model.act_fun)
+        with torch.no_grad():
+            for i in range(len(ours.layers)):
+                for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"):
+                    getattr(ours, f"{name}_{i}").copy_(getattr(model, name)[i].detach())
+        return ours
+
+    def to_pykan(self):
+        from kan import KAN as PykanKAN
+
+        first = self.layers[0]
+        with preserved_global_rng():
+            model = PykanKAN(
+                width=self.width, grid=first.grid_size, k=first.k, auto_save=False,
+                symbolic_enabled=False, save_act=False, seed=0,
+            )
+        with torch.no_grad():
+            for i, layer in enumerate(self.layers):
+                for name in ("grid", "coef", "scale_base", "scale_sp", "mask"):
+                    getattr(model.act_fun[i], name).data = getattr(layer, name).detach().clone()
+                for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"):
+                    getattr(model, name)[i].data = getattr(self, f"{name}_{i}").detach().clone()
+        return model
