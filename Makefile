@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 RUN_ENV := DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg \
 	MPLCONFIGDIR=$(CURDIR)/.cache/matplotlib XDG_CACHE_HOME=$(CURDIR)/.cache TMPDIR=$(CURDIR)/.tmp PYTHONHASHSEED=0
 
-.PHONY: all test venv lock clean
+.PHONY: all test bench venv lock clean
 
 all: venv
 	@mkdir -p .tmp
@@ -26,6 +26,12 @@ all: venv
 test: venv
 	@mkdir -p .tmp
 	$(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# KAN speed/memory benchmark (not a test): prints a table, writes results/bench/kan_speed.*
+bench: venv
+	@mkdir -p .tmp
+	$(RUN_ENV) MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 \
+		TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/.cache/torchinductor $(BIN)/python -m kcm bench kan $(BENCH_ARGS)
 
 venv: $(BIN)/.installed
 

@@ -99,6 +99,7 @@ def test_pykan_model_round_trip_preserves_outputs():
     x = inputs(100, 5, seed=4)
     ours = KAN.from_pykan(pykan)
     back = ours.to_pykan()
+    assert ours.width == [5, 7, 3]  # pykan rewrites the width list it is given: we pass a copy
     with torch.no_grad():
         reference = pykan(x)
         torch.testing.assert_close(ours(x), reference, **TOL)
@@ -119,7 +120,7 @@ def test_construction_writes_nothing_and_leaves_global_rng_alone(tmp_path, monke
 
 def test_inputs_with_leading_dimensions():
     model = KAN([3, 4, 2], seed=0)
-    x = inputs(24, 3, seed=5).reshape(2, 4, 3, 3).transpose(-1, -2)[..., 0, :]  # (2, 4, 3)
+    x = inputs(8, 3, seed=5).reshape(2, 4, 3)
     with torch.no_grad():
         torch.testing.assert_close(model(x), model(x.reshape(-1, 3)).reshape(2, 4, 2))
 

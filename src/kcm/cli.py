@@ -73,6 +73,12 @@ def _render(args: argparse.Namespace) -> None:
         fig_text_baseline_confusion.render(args.predictions, args.card, args.png)
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from kcm.bench import kan_speed
+
+    kan_speed.main(args.rest)
+
+
 def _deviations(_: argparse.Namespace) -> None:
     from kcm.report.deviations import DEVIATIONS
 
@@ -125,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--csv", type=Path)
     render.add_argument("--png", type=Path)
     render.set_defaults(func=_render)
+
+    bench = verbs.add_parser("bench", help="run a benchmark (prints a table, writes results/bench/)")
+    bench.add_argument("name", choices=["kan"], help="kan: our KAN vs pykan vs an equal-parameter MLP")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (--quick, --out)")
+    bench.set_defaults(func=_bench)
 
     dev = verbs.add_parser("deviations", help="print every deviation from the papers")
     dev.set_defaults(func=_deviations)

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print tables with ratios against a reference measured in the same run."""
