@@ -141,3 +141,18 @@ def test_state_dict_round_trip_restores_the_grid_path():
 def test_rejects_spline_order_zero():
     with pytest.raises(ValueError, match="k must be >= 1"):
         KANLayer(2, 2, k=0)
+
+
+def test_torch_compile_matches_eager_forward_and_backward():
+    model = KAN([8, 6, 3], grid_size=5, k=3, seed=2)
+    compiled = torch.compile(model)
+    x = inputs(64, 8, seed=11)
+    eager_out = model(x)
+    eager_out.square().mean().backward()
+    eager_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    compiled_out = compiled(x)
+    compiled_out.square().mean().backward()
+    torch.testing.assert_close(compiled_out, eager_out, **TOL)
+    for got, expected in zip((p.grad for p in model.parameters()), eager_grads):
+        torch.testing.assert_close(got, expected, **TOL)

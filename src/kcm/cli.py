@@ -79,6 +79,24 @@ def _bench(args: argparse.Namespace) -> None:
     kan_speed.main(args.rest)
 
 
+def _plot_kan(args: argparse.Namespace) -> None:
+    import pandas as pd
+    import torch
+
+    from kcm.judges import Judge
+    from kcm.kan_plot import plot_edges
+
+    judge = Judge.load(args.judge)
+    if judge.config.kind != "kan":
+        raise SystemExit(f"{args.judge} is an {judge.config.kind.upper()} judge: only KAN edges can be drawn")
+    samples = None
+    if args.samples is not None:
+        frame = pd.read_parquet(args.samples)
+        samples = judge.standardize(torch.tensor(frame.to_numpy(), dtype=torch.float32))
+    plot_edges(judge.net, args.png, samples, max_inputs=args.max_inputs, max_outputs=args.max_outputs)
+    log.info("edge functions of %s -> %s", args.judge, args.png)
+
+
 def _deviations(_: argparse.Namespace) -> None:
     from kcm.report.deviations import DEVIATIONS
 
@@ -136,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=["kan"], help="kan: our KAN vs pykan vs an equal-parameter MLP")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (--quick, --out)")
     bench.set_defaults(func=_bench)
+
+    plot = verbs.add_parser("plot-kan", help="draw every learned edge function of a saved KAN judge")
+    plot.add_argument("--judge", type=Path, required=True, help="a judge saved with Judge.save (.safetensors)")
+    plot.add_argument("--png", type=Path, required=True)
+    plot.add_argument("--samples", type=Path, help="parquet of judge inputs: edge importance for shading")
+    plot.add_argument("--max-inputs", type=int, default=10)
+    plot.add_argument("--max-outputs", type=int, default=10)
+    plot.set_defaults(func=_plot_kan)
 
     dev = verbs.add_parser("deviations", help="print every deviation from the papers")
     dev.set_defaults(func=_deviations)

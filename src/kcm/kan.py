@@ -63,22 +63,33 @@ def _bump_terms(k: int) -> list[tuple[float, float]]:
     ]
 
 
-def _bump_(t: torch.Tensor, m: float, power: int) -> torch.Tensor:
-    """In place: t -> (m - t)_+^power (power 0 gives the indicator m - t > 0)."""
-    t.neg_().add_(m)
-    if power == 0:
-        return t.gt_(0)
-    t.clamp_(min=0)
+def _power(t: torch.Tensor, power: int) -> torch.Tensor:
+    """t**power in place for power >= 1 (t is already clamped)."""
     return t.pow_(power) if power > 1 else t
 
 
 def _sum_of_bumps_(r: torch.Tensor, terms: list[tuple[float, float]], power: int) -> torch.Tensor:
-    """sum_i w_i (m_i - r)_+^power, consuming r as the last term's buffer (one extra tensor)."""
-    (m0, w0), rest = terms[0], terms[1:]
-    out = _bump_(r if not rest else r.clone(), m0, power).mul_(w0)
-    for j, (m, w) in enumerate(rest):
-        out.add_(_bump_(r if j == len(rest) - 1 else r.clone(), m, power), alpha=w)
-    return out
+    """sum_i w_i (m_i - r)_+^power for r >= 0 (power 0: the indicator r < m_i).
+
+    Memory passes are what cost here, so: the first term is one allocating `m - r`; the last
+    reuses r in place as (r - m) clamped at 0, i.e. -(m - r)_+, with the sign folded into its
+    weight ((-a)^p = (-1)^p a^p exactly in floating point). One extra buffer in all.
+    """
+    if power == 0:
+        out = torch.zeros_like(r) if len(terms) > 1 else None
+        for j, (m, w) in enumerate(terms):
+            hit = r.lt_(m) if j == len(terms) - 1 else torch.lt(r, m).to(r.dtype)
+            out = hit.mul_(w) if out is None else out.add_(hit, alpha=w)
+        return out
+    *head, (m_last, w_last) = terms
+    last_weight = w_last * (-1) ** power
+    if not head:
+        return _power(r.sub_(m_last).clamp_(max=0), power).mul_(last_weight)
+    out = None
+    for m, w in head:
+        term = _power(torch.rsub(r, m).clamp_(min=0), power)
+        out = term.mul_(w) if out is None else out.add_(term, alpha=w)
+    return out.add_(_power(r.sub_(m_last).clamp_(max=0), power), alpha=last_weight)
 
 
 def _uniform_basis_values(u: torch.Tensor, centres: torch.Tensor, k: int) -> torch.Tensor:

@@ -51,6 +51,7 @@ _job_defaults = {
     "MPLBACKEND": "Agg",
     "MPLCONFIGDIR": str(_cache / "matplotlib"),
     "TORCHINDUCTOR_CACHE_DIR": str(_cache / "torchinductor"),
+    "TORCHINDUCTOR_COMPILE_THREADS": "1",  # its worker pool competes for our 2 cores
     "DVC_NO_ANALYTICS": "1",
     "MALLOC_MMAP_THRESHOLD_": "33554432",
     "MALLOC_TRIM_THRESHOLD_": "4294967296",

@@ -2,10 +2,12 @@
 
     python -m kcm bench kan [--quick] [--out results/bench]
 
-Forward and forward+backward time (median ms per call over repeated blocks, one warm
-process) and peak memory (resident-set growth during one call, measured in a fresh process
-per configuration with large allocations mmapped so freed memory leaves the RSS), at batch 1
-and 1024. Every ratio is against the eager MLP measured in the same run.
+Forward and forward+backward time: median ms per call over blocks that interleave the
+implementations (A B C A B C ...) in one process per width, so the drift of a shared VM hits
+them all alike (pykan's default mode, seconds per call, runs alone in its own process); peak
+memory (resident-set growth during one call, in a fresh
+process per configuration with large allocations mmapped so freed memory leaves the RSS), at
+batch 1 and 1024. Every ratio is against the eager MLP measured in the same run.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ GRID, K = 5, 3
 # Large allocations are mmapped and unmapped on free, so RSS follows live memory (slower, so
 # only the memory workers use it; timings run with the project's default allocator settings).
 MEMORY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "16384", "MALLOC_TRIM_THRESHOLD_": "0"}
+# Inductor's compile-worker pool competes for our 2 cores and slowed later eager timings in
+# the same process 1.5x (measured); one compile thread avoids it.
+WORKER_ENV = {"TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
 
 class _PykanOutput(nn.Module):
@@ -83,19 +88,24 @@ def step(model: nn.Module, x: torch.Tensor, mode: str):
     return call
 
 
-def median_ms(call, blocks: int = 5, block_s: float = 0.1) -> float:
-    call()  # warm-up (and compilation)
-    start = time.perf_counter()
-    call()
-    once = time.perf_counter() - start
-    reps = max(1, int(block_s / max(once, 1e-6)))
-    times = []
-    for _ in range(blocks):
+def interleaved_ms(calls: dict[str, object], blocks: int = 7, block_s: float = 0.1) -> dict[str, float]:
+    """Median ms per call of each callable, timed in interleaved blocks."""
+    reps = {}
+    for name, call in calls.items():
+        call()  # warm-up (and compilation)
         start = time.perf_counter()
-        for _ in range(reps):
-            call()
-        times.append((time.perf_counter() - start) / reps)
-    return 1e3 * statistics.median(times)
+        call()
+        reps[name] = max(1, int(block_s / max(time.perf_counter() - start, 1e-6)))
+    if max(reps.values()) == 1 and blocks > 3:
+        blocks = 3  # some call takes over block_s: keep the run bounded
+    times = {name: [] for name in calls}
+    for _ in range(blocks):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(reps[name]):
+                call()
+            times[name].append((time.perf_counter() - start) / reps[name])
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
 def _status_kb(field: str) -> int:
@@ -122,32 +132,40 @@ def peak_rss_mb(impl: str, width: list[int], batch: int, mode: str) -> float | N
     return (_status_kb("VmHWM") - base) / 1024
 
 
-def measure_memory(impl: str, width: list[int], batch: int, mode: str) -> float | None:
-    env = dict(os.environ, **MEMORY_MALLOC)
-    cmd = [sys.executable, "-m", "kcm.bench.kan_speed", "--worker", json.dumps([impl, width, batch, mode])]
+def time_group(impls: list[str], width: list[int]) -> list[dict]:
+    """Worker body: every batch and mode of the given implementations, interleaved."""
+    torch.manual_seed(0)
+    models = {impl: build(impl, width) for impl in impls}
+    rows = []
+    for batch in BATCHES:
+        x = torch.randn(batch, width[0])
+        for mode in MODES:
+            ms = interleaved_ms({impl: step(model, x, mode) for impl, model in models.items()})
+            for impl, model in models.items():
+                params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+                rows.append({"width": str(width), "batch": batch, "mode": mode, "impl": impl,
+                             "params": params, "ms": ms[impl]})
+    return rows
+
+
+def _worker(kind: str, payload: list, extra_env: dict) -> object:
+    env = dict(os.environ, **WORKER_ENV, **extra_env)
+    cmd = [sys.executable, "-m", "kcm.bench.kan_speed", f"--{kind}", json.dumps(payload)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"memory worker failed for {impl} {width} {batch} {mode}:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"{kind} worker failed for {payload}:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run(widths: list[list[int]], impls: list[str], progress=print) -> pd.DataFrame:
     rows = []
+    groups = [[i for i in impls if i != "pykan"]] + ([["pykan"]] if "pykan" in impls else [])
     for width in widths:
-        for impl in impls:
-            torch.manual_seed(0)
-            model = build(impl, width)
-            params = sum(p.numel() for p in model.parameters())
-            for batch in BATCHES:
-                x = torch.randn(batch, width[0])
-                for mode in MODES:
-                    ms = median_ms(step(model, x, mode))
-                    mem = measure_memory(impl, width, batch, mode)
-                    rows.append(
-                        {"width": str(width), "batch": batch, "mode": mode, "impl": impl,
-                         "params": params, "ms": ms, "peak_mb": mem}
-                    )
-                    progress(f"{str(width):>14} b={batch:<5} {mode:<8} {impl:<14} {ms:9.3f} ms")
+        for group in groups:
+            for row in _worker("time-worker", [group, width], {}):
+                row["peak_mb"] = _worker("memory-worker", [row["impl"], width, row["batch"], row["mode"]], MEMORY_MALLOC)
+                rows.append(row)
+                progress(f"{row['width']:>14} b={row['batch']:<5} {row['mode']:<8} {row['impl']:<14} {row['ms']:9.3f} ms")
     frame = pd.DataFrame(rows)
     key = ["width", "batch", "mode"]
     mlp_ms = frame[frame["impl"] == "mlp"].set_index(key)["ms"]
@@ -182,11 +200,13 @@ def render(frame: pd.DataFrame) -> str:
     shown = frame.copy()
     shown["ms"] = shown["ms"].map(lambda v: f"{v:.3f}")
     shown["x_mlp"] = shown["x_mlp"].map(lambda v: f"{v:.2f}")
-    shown["peak_mb"] = shown["peak_mb"].map(lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1f}")
+    # Growth below 0.1 MB is within the RSS noise: shown as 0.0.
+    shown["peak_mb"] = shown["peak_mb"].map(lambda v: "n/a" if v is None or pd.isna(v) else f"{max(v, 0.0):.1f}")
     malloc = " ".join(f"{k}={os.environ[k]}" for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if k in os.environ)
     machine = (
         f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, glibc malloc settings: {malloc or 'defaults'}"
+        f"{torch.get_num_threads()} threads, glibc malloc settings: {malloc or 'defaults'}, "
+        "implementations timed interleaved in one process per width (pykan default alone)"
     )
     return "\n".join(
         [
@@ -195,8 +215,9 @@ def render(frame: pd.DataFrame) -> str:
             f"Machine: {machine}. G={GRID}, k={K}. ms = median per call; x_mlp = ms / eager MLP ms "
             "(same width, batch, mode, same run); peak_mb = resident-set growth during one call "
             "(fresh process, after a warm-up call). MLP: same depth, hidden width sized to the "
-            "KAN's parameter count. pykan default keeps its symbolic branch and activation "
-            "caching on; pykan-speed is after `model.speed()`.",
+            "KAN's parameter count. params = trainable parameters (pykan's include its symbolic "
+            "branch's 4 affine parameters per edge). pykan default keeps its symbolic branch and "
+            "activation caching on; pykan-speed is after `model.speed()`.",
             "",
             to_markdown(shown[["width", "batch", "mode", "impl", "params", "ms", "x_mlp", "peak_mb"]]),
             "",
@@ -211,10 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--quick", action="store_true", help="only width [64, 16, 2]")
     parser.add_argument("--impls", nargs="+", default=IMPLS, choices=IMPLS)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--time-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(peak_rss_mb(*json.loads(args.worker))))
+    if args.time_worker:
+        print(json.dumps(time_group(*json.loads(args.time_worker))))
+        return 0
+    if args.memory_worker:
+        print(json.dumps(peak_rss_mb(*json.loads(args.memory_worker))))
         return 0
     impls = ["mlp"] + [i for i in args.impls if i != "mlp"]  # ratios need the eager MLP
     frame = run(WIDTHS[:1] if args.quick else WIDTHS, impls, progress=lambda s: print(s, file=sys.stderr))
