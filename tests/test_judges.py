@@ -87,9 +87,11 @@ def test_same_seed_same_judge_and_save_load_round_trip(data, tmp_path):
     second.fit(xt, yt, xv, yv)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
-    path = tmp_path / "judge.safetensors"
+    path, again = tmp_path / "judge.safetensors", tmp_path / "again.safetensors"
     first.save(path)
+    second.save(again)
     assert path.read_bytes()[8:9] == b"{"  # a safetensors header, not a pickle
+    assert path.read_bytes() == again.read_bytes()  # same judge, same bytes
     loaded = Judge.load(path)
     assert loaded.config == first.config
     torch.testing.assert_close(loaded.proba(xs), first.proba(xs), rtol=0, atol=0)

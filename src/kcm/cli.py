@@ -51,6 +51,15 @@ def _train_text_baseline(args: argparse.Namespace) -> None:
     log.info("text baseline %s -> %s", params, args.out)
 
 
+def _features_minilm(args: argparse.Namespace) -> None:
+    from kcm.models.text_encoder import SentenceEncoder
+    from kcm.tasks import language_features
+
+    encoder = SentenceEncoder(max_length=args.max_length, batch_size=args.batch_size)
+    language_features.build(args.data, args.out, tuple(args.fields), args.hint_template, encoder)
+    log.info("MiniLM features (plain and hinted) -> %s", args.out)
+
+
 def _metrics_classification(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -130,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--min-df", type=int, default=1)
     text.add_argument("--eval-splits", nargs="+", default=["val", "test"])
     text.set_defaults(func=_train_text_baseline)
+
+    feats = verbs.add_parser("features", help="cache large-model inputs").add_subparsers(dest="encoder", required=True)
+    minilm = feats.add_parser("minilm", help="MiniLM sentence embeddings, plain and with each class hint")
+    minilm.add_argument("--data", type=Path, required=True, help="dataset folder (kcm data ...)")
+    minilm.add_argument("--out", type=Path, required=True, help="output .safetensors")
+    minilm.add_argument("--fields", nargs="+", default=["title"])
+    minilm.add_argument("--hint-template", default="{text} (topic hint: {label})")
+    minilm.add_argument("--max-length", type=int, default=128)
+    minilm.add_argument("--batch-size", type=int, default=64)
+    minilm.set_defaults(func=_features_minilm)
 
     met = verbs.add_parser("metrics", help="metrics JSON from predictions").add_subparsers(dest="kind", required=True)
     cls = met.add_parser("classification", help="accuracy, macro-F1, per-class accuracy by split")

@@ -245,10 +245,11 @@ class Judge(nn.Module):
 
         from kcm.io import atomic_path
 
-        meta = {"config": json.dumps(asdict(self.config)), "n_in": str(self.n_in), "n_classes": str(self.n_classes)}
+        meta = {"config": asdict(self.config), "n_in": self.n_in, "n_classes": self.n_classes}
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        # One metadata entry: safetensors writes its metadata map in random order.
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=meta)
+            save_file(tensors, str(tmp), metadata={"kcm": json.dumps(meta, sort_keys=True)})
 
     @classmethod
     def load(cls, path: str | Path) -> "Judge":
@@ -256,9 +257,8 @@ class Judge(nn.Module):
         from safetensors.torch import load_file
 
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata()
-        raw = json.loads(meta["config"])
-        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-        judge = cls(int(meta["n_in"]), int(meta["n_classes"]), JudgeConfig(**raw))
+            meta = json.loads(handle.metadata()["kcm"])
+        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+        judge = cls(meta["n_in"], meta["n_classes"], JudgeConfig(**raw))
         judge.load_state_dict(load_file(str(path)))
         return judge

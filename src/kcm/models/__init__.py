@@ -1,0 +1,1 @@
+"""Model wrappers: pretrained encoders loaded from files shipped in PyPI packages (offline)."""

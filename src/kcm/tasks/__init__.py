@@ -1,0 +1,1 @@
+"""Task adapters: one module per modality (data, small model, large model, hint)."""
