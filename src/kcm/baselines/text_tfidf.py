@@ -32,8 +32,9 @@ def input_text(frame: pd.DataFrame, fields: tuple[str, ...]) -> pd.Series:
     return frame[list(fields)].astype(str).agg(" ".join, axis=1)
 
 
-def fit(train: pd.DataFrame, params: TfidfParams):
-    model = make_pipeline(
+def pipeline(params: TfidfParams):
+    """The unfitted scikit-learn pipeline (for cross-validation)."""
+    return make_pipeline(
         TfidfVectorizer(
             ngram_range=(1, params.ngram_max),
             max_features=params.max_features,
@@ -42,8 +43,10 @@ def fit(train: pd.DataFrame, params: TfidfParams):
         ),
         LogisticRegression(C=params.C, max_iter=5000),
     )
-    model.fit(input_text(train, params.fields), train["label"].to_numpy())
-    return model
+
+
+def fit(train: pd.DataFrame, params: TfidfParams):
+    return pipeline(params).fit(input_text(train, params.fields), train["label"].to_numpy())
 
 
 def predict(model, frame: pd.DataFrame, params: TfidfParams, split: str, n_classes: int) -> pd.DataFrame:
