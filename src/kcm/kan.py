@@ -75,12 +75,9 @@ def _sum_of_bumps_(r: torch.Tensor, terms: list[tuple[float, float]], power: int
     reuses r in place as (r - m) clamped at 0, i.e. -(m - r)_+, with the sign folded into its
     weight ((-a)^p = (-1)^p a^p exactly in floating point). One extra buffer in all.
     """
-    if power == 0:
-        out = torch.zeros_like(r) if len(terms) > 1 else None
-        for j, (m, w) in enumerate(terms):
-            hit = r.lt_(m) if j == len(terms) - 1 else torch.lt(r, m).to(r.dtype)
-            out = hit.mul_(w) if out is None else out.add_(hit, alpha=w)
-        return out
+    if power == 0:  # only the slope of k = 1, a single term: w * [r < m]
+        ((m, w),) = terms
+        return r.lt_(m).mul_(w)
     *head, (m_last, w_last) = terms
     last_weight = w_last * (-1) ** power
     if not head:
