@@ -19,6 +19,13 @@ from kcm import metrics
 ROUTERS = ("random", "max_softmax", "judge", "oracle")
 
 
+def hinted_rows(variants: dict[str, np.ndarray], hints: np.ndarray) -> np.ndarray:
+    """Row i of variant `hint_<hints[i]>`: what the large model gave (or read) with that hint."""
+    n_hints = sum(name.startswith("hint_") for name in variants)
+    stacked = np.stack([variants[f"hint_{k}"] for k in range(n_hints)])  # (K, N, ...)
+    return stacked[hints, np.arange(len(hints))]
+
+
 @dataclass(frozen=True)
 class CachedOutputs:
     labels: np.ndarray  # (N,)
@@ -42,8 +49,7 @@ class CachedOutputs:
 
     def large_hinted(self) -> np.ndarray:
         """F_l's probabilities with F_s's prediction in its prompt, (N, K)."""
-        stacked = np.stack([self.large_probs[f"hint_{c}"] for c in range(self.small_probs.shape[1])])
-        return stacked[self.small_pred, np.arange(len(self.labels))]
+        return hinted_rows(self.large_probs, self.small_pred)
 
     def correct(self, hinted: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(small correct, large correct) per sample; the large model with or without the hint."""

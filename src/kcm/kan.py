@@ -351,10 +351,14 @@ class KAN(nn.Module):
     def affine(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         return tuple(getattr(self, f"{name}_{i}") for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"))
 
+    def step(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer i followed by its subnode and node affine maps."""
+        sub_s, sub_b, node_s, node_b = self.affine(i)
+        return (self.layers[i](x) * sub_s + sub_b) * node_s + node_b
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            sub_s, sub_b, node_s, node_b = self.affine(i)
-            x = (layer(x) * sub_s + sub_b) * node_s + node_b
+        for i in range(len(self.layers)):
+            x = self.step(i, x)
         return x
 
     @torch.no_grad()
@@ -362,8 +366,7 @@ class KAN(nn.Module):
         """Update every layer's grid from the activations that reach it (pykan's order)."""
         for i, layer in enumerate(self.layers):
             layer.update_grid_from_samples(x)
-            sub_s, sub_b, node_s, node_b = self.affine(i)
-            x = (layer(x) * sub_s + sub_b) * node_s + node_b
+            x = self.step(i, x)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -24,10 +24,9 @@ from kcm.kan import KAN  # noqa: E402
 def layer_inputs(model: KAN, x: torch.Tensor) -> list[torch.Tensor]:
     """The activations entering each layer for inputs x."""
     acts = []
-    for i, layer in enumerate(model.layers):
+    for i in range(len(model.layers)):
         acts.append(x)
-        sub_s, sub_b, node_s, node_b = model.affine(i)
-        x = (layer(x) * sub_s + sub_b) * node_s + node_b
+        x = model.step(i, x)
     return acts
 
 

@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from kcm.baselines.text_tfidf import TfidfParams, input_text, pipeline
+from kcm.collab import hinted_rows
 
 LABEL_DESCRIPTIONS = {
     "business": "business, companies, markets and the economy",
@@ -34,12 +35,6 @@ def out_of_fold_small_predictions(train: pd.DataFrame, params: TfidfParams, seed
     """The small model's prediction for each training text from a model that never saw it."""
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return cross_val_predict(pipeline(params), input_text(train, params.fields), train["label"].to_numpy(), cv=cv)
-
-
-def hinted_rows(arrays: dict[str, np.ndarray], hints: np.ndarray) -> np.ndarray:
-    """Row i of the variant `hint_<hints[i]>`."""
-    stacked = np.stack([arrays[f"hint_{k}"] for k in range(len(arrays) - 1)])  # (K, N, d)
-    return stacked[hints, np.arange(len(hints))]
 
 
 def fit_head(train_arrays: dict[str, np.ndarray], labels: np.ndarray, hints: np.ndarray, C: float) -> LogisticRegression:
