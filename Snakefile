@@ -18,6 +18,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/provenance.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/language.smk"
 include: "workflow/rules/render.smk"
 
 

@@ -54,8 +54,26 @@ def test_wrong_type_names_the_key_type_and_bounds():
 
 
 def test_bad_enum_lists_the_choices():
-    message = error_for({"baseline": {"text": {"fields": ["headline"]}}})
-    assert "baseline.text.fields.0" in message and "['title', 'lead', 'body']" in message
+    message = error_for({"language": {"dataset": "apd"}})
+    assert "language.dataset" in message and "['bbc', 'huggingface']" in message
+
+
+@pytest.mark.parametrize(
+    "overlay, key",
+    [
+        ({"baseline": {"text": {"fields": ["headline"]}}}, "baseline.text.fields"),
+        ({"language": {"dataset": "huggingface"}}, "data.huggingface.path"),
+        ({"language": {"dataset": "huggingface"}, "data": {"huggingface": {"path": "ag_news"}},
+          "baseline": {"text": {"fields": ["title"]}}}, "baseline.text.fields"),
+        ({"language": {"large_b": {"kind": "endpoint"}}}, "language.large_b.endpoint"),
+        ({"data": {"huggingface": {"fractions": {"train": 0.9, "val": 0.2, "test": 0.2}}}},
+         "data.huggingface.fractions"),
+    ],
+)
+def test_settings_that_cannot_work_together_name_the_key(overlay, key):
+    cfg = validated(overlay)
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        check_semantics(cfg)
 
 
 def test_fractions_must_sum_to_one():

@@ -47,3 +47,21 @@ def test_gradient_moves_the_student_toward_a_sure_teacher():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="do not match"):
         kcm_loss(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), torch.full((2, 4), 0.25), None)
+
+
+def test_large_term_counts_only_rows_the_large_model_was_asked():
+    student = torch.zeros(4, 2)
+    teacher = torch.tensor([[0.99, 0.01], [0.99, 0.01], [0.01, 0.99], [0.01, 0.99]])
+    w = DistillWeights(lambda_ls=1.0, lambda_js=0.0, temperature=1.0, eps=0.5)
+    asked = torch.tensor([True, False, False, True])
+    _, everywhere = kcm_loss(student, torch.zeros(4, dtype=torch.long), teacher, None, w)
+    _, routed = kcm_loss(student, torch.zeros(4, dtype=torch.long), teacher, None, w, large_asked=asked)
+    assert routed["l_ls"] == pytest.approx(everywhere["l_ls"] / 2, rel=1e-6)
+
+
+def test_hard_large_is_cross_entropy_on_the_teachers_argmax():
+    student = torch.randn(6, 3)
+    teacher = torch.softmax(torch.randn(6, 3) * 5, dim=-1)
+    w = DistillWeights(lambda_ls=1.0, lambda_js=0.0, temperature=4.0, eps=0.0)
+    _, parts = kcm_loss(student, torch.zeros(6, dtype=torch.long), teacher, None, w, hard_large=True)
+    assert parts["l_ls"] == pytest.approx(F.cross_entropy(student, teacher.argmax(-1)).item(), rel=1e-6)

@@ -73,3 +73,8 @@ def test_cpt_and_apgr_on_a_hand_made_curve():
     assert metrics.cpt(curve, 0.6, 0.5, 0.5) is None  # large no better: undefined
     flat = {"large_fraction": np.array([0.0, 1.0]), "accuracy": np.array([0.6, 0.6])}
     assert metrics.cpt(flat, 0.6, 1.0, 0.5) is None
+
+
+def test_apgr_is_undefined_without_a_gap_to_recover():
+    curve = {"large_fraction": np.array([0.0, 1.0]), "accuracy": np.array([0.8, 0.7])}
+    assert metrics.apgr(curve, 0.8, 0.7) is None and metrics.cpt(curve, 0.8, 0.7, 0.5) is None

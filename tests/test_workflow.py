@@ -95,3 +95,31 @@ def test_named_target_rebuilds_just_that_table(run):
     assert table.read_bytes() == before
     again = snakemake(run, "all", *ARGS)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_language_tables_show_the_ladder_from_the_metrics(run):
+    root = run / "results" / "test"
+    metrics = json.loads((root / "metrics/language.json").read_text())
+    assert metrics["seeds"] == [0, 1]
+    for name, large in (("table_language", "a"), ("table_language_prompted", "b")):
+        md = (root / f"tables/{name}.md").read_text()
+        rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
+        assert [r.split("|")[1].strip() for r in rows] == ["Large", "Small", "+D", "+KD", "+MCM", "+KCM"]
+        kcm = metrics["large"][large]["system:kcm"]["accuracy"]
+        assert f"{100 * kcm['mean']:.1f} ± {100 * kcm['std']:.1f}" in rows[-1]
+        assert "eps = 0.98" in md and "seeds [0, 1]" in md and "Deviation (language.large)" in md
+        assert "KCM − MCM accuracy, paired by seed" in md
+    calls = pd.read_csv(root / "tables/table_calls.csv")
+    assert set(calls["router"]) == {"random", "max_softmax", "mlp", "kan", "mlp_binary", "kan_binary", "oracle"}
+    assert (root / "figures/fig_routing_language.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    judges = sorted(p.name for p in (root / "language/seed0/judges").iterdir())
+    assert "a_kcm.safetensors" in judges and "round0_kan.safetensors" in judges
+
+
+def test_a_language_table_rebuilds_without_rerunning_the_experiment(run):
+    table = run / "results" / "test" / "tables" / "table_calls.md"
+    before = table.read_bytes()
+    table.unlink()
+    assert planned_jobs(snakemake(run, "table_calls", "-n", *ARGS)) == {"table_calls": 1}
+    snakemake(run, "table_calls", *ARGS)
+    assert table.read_bytes() == before

@@ -27,6 +27,19 @@ def _data_bbc(args: argparse.Namespace) -> None:
     log.info("BBC: %d samples, %d duplicates dropped -> %s", card["n_samples"], card["n_duplicates_dropped"], args.out)
 
 
+def _data_huggingface(args: argparse.Namespace) -> None:
+    from kcm.data.hf_text import build_hf_text
+
+    spec = json.loads(args.spec)
+    card = build_hf_text(
+        args.out, path=spec["path"], name=spec["name"], data_files=spec["data_files"],
+        text_fields=spec["text_fields"], label_field=spec["label_field"], splits_to_use=spec["splits"],
+        seed=args.seed, fractions=spec["fractions"], max_per_class=spec["max_per_class"],
+        revision=spec["revision"], licence=spec["licence"], citation=spec["citation"], cache_dir=args.cache_dir,
+    )
+    log.info("%s: %d samples, %d classes -> %s", spec["path"], card["n_samples"], len(card["classes"]), args.out)
+
+
 def _train_text_baseline(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -52,12 +65,104 @@ def _train_text_baseline(args: argparse.Namespace) -> None:
 
 
 def _features_minilm(args: argparse.Namespace) -> None:
+    import torch
+
     from kcm.models.text_encoder import SentenceEncoder
     from kcm.tasks import language_features
 
+    torch.set_num_threads(args.threads)  # float sums depend on the thread count: pin it
     encoder = SentenceEncoder(max_length=args.max_length, batch_size=args.batch_size)
     language_features.build(args.data, args.out, tuple(args.fields), args.hint_template, encoder)
     log.info("MiniLM features (plain and hinted) -> %s", args.out)
+
+
+def _large_language(args: argparse.Namespace) -> None:
+    """A large model's probabilities on every split and prompt variant (train rows out-of-fold
+    for trained models): large A = head | finetune, large B = zero-shot | llm | endpoint."""
+    import pandas as pd
+
+    from kcm.baselines.text_tfidf import TfidfParams
+    from kcm.io import read_json, write_parquet
+    from kcm.tasks import language_features, language_large
+
+    card = read_json(args.data / "card.json")
+    frames = {s: pd.read_parquet(args.data / f"{s}.parquet") for s in ("train", "val", "test")}
+    text = json.loads(args.tfidf)
+    params = TfidfParams(fields=tuple(text.pop("fields")), **text)
+    spec = json.loads(args.spec)
+    if args.kind in ("head", "finetune"):
+        hints = language_large.out_of_fold_small_predictions(frames["train"], params, args.seed, args.folds)
+    if args.kind == "head":
+        arrays = {s: language_features.load(args.features, s, f["id"]) for s, f in frames.items()}
+        probs = language_large.head_outputs(arrays, frames["train"]["label"].to_numpy(), hints, args.C,
+                                            args.folds, args.seed)
+    elif args.kind == "finetune":
+        from kcm.models import hf_classifier
+
+        model_id = spec.pop("model_id")
+        probs = hf_classifier.large_outputs(
+            frames["train"], frames["val"], frames["test"], fields=params.fields, classes=card["classes"],
+            template=args.template, small_oof_hints_train=hints, model_id=model_id, folds=args.folds,
+            seed=args.seed, offline=args.offline, **spec,
+        )
+    elif args.kind == "llm":
+        from kcm.models import instruct_llm
+
+        probs = instruct_llm.prompted_outputs(
+            frames, fields=params.fields, classes=card["classes"],
+            descriptions=language_large.descriptions_for(card["classes"]), model_id=spec["model_id"],
+            offline=args.offline, batch_size=spec["batch_size"], max_length=spec["max_length"], dtype=spec["dtype"],
+        )
+    elif args.kind == "endpoint":
+        from kcm.models import instruct_llm
+
+        endpoint = instruct_llm.Endpoint(**spec)
+        probs, report = instruct_llm.prompted_outputs_api(
+            frames, fields=params.fields, classes=card["classes"],
+            descriptions=language_large.descriptions_for(card["classes"]), endpoint=endpoint,
+        )
+        log.info("endpoint report: %s", json.dumps(report, sort_keys=True))
+    else:
+        arrays = {s: language_features.load(args.features, s, f["id"]) for s, f in frames.items()}
+        import torch
+
+        from kcm.models.text_encoder import SentenceEncoder
+
+        torch.set_num_threads(1)  # fixed thread count: identical bytes on every machine
+        prompts = SentenceEncoder().encode(language_large.prompt_texts(card["classes"]))
+        probs = {s: language_large.zero_shot_probs(a, prompts, args.scale) for s, a in arrays.items()}
+    write_parquet(args.out, language_large.outputs_frame({s: f["id"] for s, f in frames.items()}, probs))
+    log.info("large language model (%s) outputs -> %s", args.kind, args.out)
+
+
+def _experiment_language(args: argparse.Namespace) -> None:
+    from kcm.tasks import language_experiment
+
+    large = dict(item.split("=", 1) for item in args.large)
+    language_experiment.run(args.data, {k: Path(v) for k, v in large.items()}, args.seed,
+                            json.loads(args.params), args.out_dir)
+    log.info("language experiment, seed %d -> %s", args.seed, args.out_dir)
+
+
+def _metrics_language(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from kcm import system_metrics
+    from kcm.io import read_json, write_json, write_text
+
+    card = read_json(args.card)
+    outputs = pd.concat([pd.read_parquet(d / "outputs.parquet") for d in args.runs], ignore_index=True)
+    histories = [read_json(d / "history.json") for d in args.runs]
+    result = system_metrics.aggregate(outputs, card["classes"])
+    result.update({
+        "classes": card["classes"],
+        "params": histories[0]["params"],
+        "judges": histories[0]["judges"],
+        "rounds": {str(h["seed"]): h["systems"] for h in histories},
+    })
+    write_json(args.out, result)
+    write_text(args.curves, system_metrics.mean_curves(outputs).round(6).to_csv(index=False))
+    log.info("language metrics over seeds %s -> %s", result["seeds"], args.out)
 
 
 def _metrics_classification(args: argparse.Namespace) -> None:
@@ -72,7 +177,19 @@ def _metrics_classification(args: argparse.Namespace) -> None:
 
 
 def _render(args: argparse.Namespace) -> None:
-    if args.name == "table_text_baseline":
+    if args.name in ("table_language", "table_language_prompted"):
+        from kcm.report import table_language
+
+        table_language.render(args.name, args.metrics, args.card, json.loads(args.setup), args.md, args.csv)
+    elif args.name == "table_calls":
+        from kcm.report import table_calls
+
+        table_calls.render(args.metrics, args.card, json.loads(args.setup), args.md, args.csv)
+    elif args.name == "fig_routing_language":
+        from kcm.report import fig_routing_language
+
+        fig_routing_language.render(args.curves, args.metrics, args.png)
+    elif args.name == "table_text_baseline":
         from kcm.report import table_text_baseline
 
         table_text_baseline.render(args.metrics, args.card, json.loads(args.params), args.md, args.csv)
@@ -127,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     bbc.add_argument("--test", type=float, default=0.2)
     bbc.add_argument("--max-per-class", type=int, default=None, help="subsample each class (tests)")
     bbc.set_defaults(func=_data_bbc)
+    hf = data.add_parser("huggingface", help="a labelled text dataset through the datasets library")
+    hf.add_argument("--out", type=Path, required=True, help="output folder")
+    hf.add_argument("--seed", type=int, default=0)
+    hf.add_argument("--spec", required=True, help="the config's data.huggingface section (JSON)")
+    hf.add_argument("--cache-dir", type=Path, default=None, help="datasets download cache")
+    hf.set_defaults(func=_data_huggingface)
 
     train = verbs.add_parser("train", help="train a model").add_subparsers(dest="model", required=True)
     text = train.add_parser("text-baseline", help="TF-IDF + logistic regression")
@@ -148,7 +271,33 @@ def build_parser() -> argparse.ArgumentParser:
     minilm.add_argument("--hint-template", default="{text} (topic hint: {label})")
     minilm.add_argument("--max-length", type=int, default=128)
     minilm.add_argument("--batch-size", type=int, default=64)
+    minilm.add_argument("--threads", type=int, default=2, help="torch threads (fixed for identical bytes)")
     minilm.set_defaults(func=_features_minilm)
+
+    large = verbs.add_parser("large", help="cache a large model's outputs").add_subparsers(dest="task", required=True)
+    lang = large.add_parser("language", help="large A (MiniLM + head) or B (MiniLM zero-shot prompts)")
+    lang.add_argument("kind", choices=["head", "zero-shot", "finetune", "llm", "endpoint"])
+    lang.add_argument("--data", type=Path, required=True, help="dataset folder (kcm data ...)")
+    lang.add_argument("--features", type=Path, help="head, zero-shot: kcm features minilm output")
+    lang.add_argument("--spec", default="{}", help="finetune/llm/endpoint: the config section (JSON)")
+    lang.add_argument("--template", default="{text} (topic hint: {label})", help="finetune: hint template")
+    lang.add_argument("--offline", action="store_true", help="load models from local files only")
+    lang.add_argument("--out", type=Path, required=True, help="long table id/split/variant/prob_k (.parquet)")
+    lang.add_argument("--tfidf", default='{"fields": ["title"]}', help="head: small-model params (JSON) for OOF hints")
+    lang.add_argument("--C", type=float, default=10.0, help="head: inverse L2 strength")
+    lang.add_argument("--folds", type=int, default=5, help="head: folds for out-of-fold train outputs")
+    lang.add_argument("--seed", type=int, default=0)
+    lang.add_argument("--scale", type=float, default=50.0, help="zero-shot: logit scale on cosines")
+    lang.set_defaults(func=_large_language)
+
+    exp = verbs.add_parser("experiment", help="run one seed of an experiment").add_subparsers(dest="task", required=True)
+    exp_lang = exp.add_parser("language", help="every system and router of the language experiment")
+    exp_lang.add_argument("--data", type=Path, required=True)
+    exp_lang.add_argument("--large", nargs="+", required=True, help="name=path of cached large outputs")
+    exp_lang.add_argument("--seed", type=int, required=True)
+    exp_lang.add_argument("--params", required=True, help="JSON: tfidf, loop, distill, judge sections")
+    exp_lang.add_argument("--out-dir", type=Path, required=True)
+    exp_lang.set_defaults(func=_experiment_language)
 
     met = verbs.add_parser("metrics", help="metrics JSON from predictions").add_subparsers(dest="kind", required=True)
     cls = met.add_parser("classification", help="accuracy, macro-F1, per-class accuracy by split")
@@ -157,9 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--model", required=True, help="model name recorded in the JSON")
     cls.add_argument("--out", type=Path, required=True)
     cls.set_defaults(func=_metrics_classification)
+    met_lang = met.add_parser("language", help="systems and routers over seeds (mean, std, curves)")
+    met_lang.add_argument("--runs", type=Path, nargs="+", required=True, help="seed folders of kcm experiment")
+    met_lang.add_argument("--card", type=Path, required=True)
+    met_lang.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    met_lang.add_argument("--curves", type=Path, required=True, help="seed-averaged routing curves (.csv)")
+    met_lang.set_defaults(func=_metrics_language)
 
     render = verbs.add_parser("render", help="render one table or figure from artifacts")
-    render.add_argument("name", choices=["table_text_baseline", "fig_text_baseline_confusion"])
+    render.add_argument("name", choices=["table_text_baseline", "fig_text_baseline_confusion", "table_language",
+                                         "table_language_prompted", "table_calls", "fig_routing_language"])
+    render.add_argument("--curves", type=Path)
+    render.add_argument("--setup", default="{}", help="language: dataset and model kinds (JSON) for footers")
     render.add_argument("--metrics", type=Path)
     render.add_argument("--predictions", type=Path)
     render.add_argument("--card", type=Path, required=True)

@@ -57,9 +57,24 @@ def explain(error: jsonschema.ValidationError) -> str:
 
 def check_semantics(config: dict) -> None:
     """Rules a JSON schema cannot state; raises ValueError naming the key."""
-    fractions = config["data"]["bbc"]["fractions"]
-    if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-9):
-        raise ValueError(
-            f"Config key 'data.bbc.fractions' = {fractions} must sum to 1 "
-            f"(sums to {sum(fractions.values())}). {FIX}"
-        )
+    for source in ("bbc", "huggingface"):
+        fractions = config["data"][source]["fractions"]
+        if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-9):
+            raise ValueError(
+                f"Config key 'data.{source}.fractions' = {fractions} must sum to 1 "
+                f"(sums to {sum(fractions.values())}). {FIX}"
+            )
+    language, fields = config["language"], config["baseline"]["text"]["fields"]
+    hf = config["data"]["huggingface"]
+    if language["dataset"] == "huggingface" and not hf["path"]:
+        raise ValueError(f"Config key 'data.huggingface.path' must name a dataset when "
+                         f"language.dataset is huggingface (a hub id, a loader or a folder). {FIX}")
+    columns = ["title", "lead", "body"] if language["dataset"] == "bbc" else hf["text_fields"]
+    unknown = [f for f in fields if f not in columns]
+    if unknown:
+        raise ValueError(f"Config key 'baseline.text.fields' = {fields}: {unknown} are not columns of the "
+                         f"{language['dataset']} dataset; choose from {columns}. {FIX}")
+    endpoint = language["large_b"]["endpoint"]
+    if language["large_b"]["kind"] == "endpoint" and not (endpoint["base_url"] and endpoint["model"]):
+        raise ValueError(f"Config keys 'language.large_b.endpoint.base_url' and '.model' are required "
+                         f"when language.large_b.kind is endpoint. {FIX}")

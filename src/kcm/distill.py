@@ -8,6 +8,10 @@ p_s = softmax(F_s(x) / T); teacher distributions are softened with the same temp
 C_l = max p_l and C_x = max p_j are the teachers' confidences at T = 1. KL terms are
 averaged over the whole batch (masked entries count as zero) and scaled by T^2 (Hinton et al.)
 so their gradients keep their size as T changes.
+
+The large model is only asked about the inputs routed to it, so `large_asked` masks L_ls to
+those rows. `hard_large=True` replaces its KL with cross-entropy on the large model's argmax
+(the +D baseline: hard pseudo-labels instead of soft ones).
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ def kcm_loss(
     large_probs: torch.Tensor | None,
     judge_probs: torch.Tensor | None,
     weights: DistillWeights = DistillWeights(),
+    large_asked: torch.Tensor | None = None,
+    hard_large: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The total loss and its parts (CE, L_ls, L_js) as floats for logging.
 
     Either teacher may be None (e.g. +KD uses the large model only, plain training neither).
+    `large_asked` (bool per row) limits L_ls to rows the large model was asked about.
     """
     t = weights.temperature
     ce = F.cross_entropy(student_logits, labels)
@@ -60,7 +67,13 @@ def kcm_loss(
             raise ValueError(f"{name}: teacher probabilities {tuple(probs.shape)} do not match "
                              f"student logits {tuple(student_logits.shape)}")
         sure = probs.max(dim=-1).values > weights.eps
-        term = masked_kl(soften(probs, t), log_ps, sure) * t * t
+        if name == "l_ls" and large_asked is not None:
+            sure = sure & large_asked.to(torch.bool)
+        if name == "l_ls" and hard_large:
+            ce_rows = F.cross_entropy(student_logits, probs.argmax(-1), reduction="none")
+            term = (ce_rows * sure.to(ce_rows.dtype)).mean()
+        else:
+            term = masked_kl(soften(probs, t), log_ps, sure) * t * t
         parts[name] = float(term.detach())
         total = total + lam * term
     return total, parts

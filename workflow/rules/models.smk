@@ -10,10 +10,10 @@ rule train_text_baseline:
     message:
         "Small text model: TF-IDF + logistic regression on {params.fields}"
     input:
-        train=rules.data_bbc.output.train,
-        val=rules.data_bbc.output.val,
-        test=rules.data_bbc.output.test,
-        card=rules.data_bbc.output.card,
+        train=LANGUAGE_DATA.output.train,
+        val=LANGUAGE_DATA.output.val,
+        test=LANGUAGE_DATA.output.test,
+        card=LANGUAGE_DATA.output.card,
         code=code("baselines/text_tfidf.py", "io.py"),
     output:
         f"{RESULTS}/predictions/text_baseline.parquet",

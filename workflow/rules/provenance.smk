@@ -7,7 +7,9 @@ rule config_snapshot:
     output:
         f"{RESULTS}/config.json",
     params:
-        resolved=json.dumps(config, sort_keys=True),
+        # a function: the config holds literal braces (the hint template) that Snakemake
+        # would otherwise read as wildcards
+        resolved=lambda wildcards: json.dumps(config, sort_keys=True),
     log:
         f"{LOGS}/config_snapshot.log",
     conda:

@@ -6,7 +6,7 @@ rule metrics_text_baseline:
         "Metrics of the small text model by split"
     input:
         predictions=rules.train_text_baseline.output[0],
-        card=rules.data_bbc.output.card,
+        card=LANGUAGE_DATA.output.card,
         code=code("metrics.py", "io.py"),
     output:
         f"{RESULTS}/metrics/text_baseline.json",
@@ -32,7 +32,7 @@ rule table_text_baseline:
         "Table: small text model alone, per-class accuracy (the APD tables' shape)"
     input:
         metrics=rules.metrics_text_baseline.output[0],
-        card=rules.data_bbc.output.card,
+        card=LANGUAGE_DATA.output.card,
         code=code("report/table_text_baseline.py", "report/common.py", "report/deviations.py"),
     output:
         md=report(
@@ -62,7 +62,7 @@ rule fig_text_baseline_confusion:
         "Figure: confusion matrix of the small text model (test split)"
     input:
         predictions=rules.train_text_baseline.output[0],
-        card=rules.data_bbc.output.card,
+        card=LANGUAGE_DATA.output.card,
         code=code("report/fig_text_baseline_confusion.py"),
     output:
         report(
@@ -78,4 +78,69 @@ rule fig_text_baseline_confusion:
         CONDA_ENV
     shell:
         "python -m kcm render fig_text_baseline_confusion --predictions {input.predictions}"
+        " --card {input.card} --png {output} > {log} 2>&1"
+
+
+LANGUAGE_TABLES = {
+    "table_language": "Table: language ladder with large A (the paper's BERT table)",
+    "table_language_prompted": "Table: language ladder with large B, prompted (the paper's ChatGPT table)",
+    "table_calls": "Table: large-model calls, CPT/AUC/APGR per router (language)",
+}
+for _name, _message in LANGUAGE_TABLES.items():
+    TARGETS[_name] = [f"{RESULTS}/tables/{_name}.md", f"{RESULTS}/tables/{_name}.csv"]
+
+    rule:
+        name:
+            _name
+        message:
+            _message
+        input:
+            metrics=rules.metrics_language.output.metrics,
+            card=LANGUAGE_DATA.output.card,
+            code=code(
+                f"report/{'table_language' if _name.startswith('table_language') else _name}.py",
+                "report/language_context.py", "report/common.py", "report/deviations.py",
+            ),
+        output:
+            md=report(TARGETS[_name][0], caption=f"../report/{_name}.rst", category="Language"),
+            csv=TARGETS[_name][1],
+        params:
+            name=_name,
+            setup=LANGUAGE_SETUP,
+        log:
+            f"{LOGS}/{_name}.log",
+        benchmark:
+            f"{BENCH}/{_name}.tsv"
+        conda:
+            CONDA_ENV
+        shell:
+            "python -m kcm render {params.name} --metrics {input.metrics} --card {input.card}"
+            " --setup {params.setup:q} --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+TARGETS["fig_routing_language"] = [f"{RESULTS}/figures/fig_routing_language.png"]
+
+
+rule fig_routing_language:
+    message:
+        "Figure: accuracy vs % large-model calls, every router, oracle and random (language)"
+    input:
+        metrics=rules.metrics_language.output.metrics,
+        curves=rules.metrics_language.output.curves,
+        card=LANGUAGE_DATA.output.card,
+        code=code("report/fig_routing_language.py"),
+    output:
+        report(
+            TARGETS["fig_routing_language"][0],
+            caption="../report/fig_routing_language.rst",
+            category="Language",
+        ),
+    log:
+        f"{LOGS}/fig_routing_language.log",
+    benchmark:
+        f"{BENCH}/fig_routing_language.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render fig_routing_language --metrics {input.metrics} --curves {input.curves}"
         " --card {input.card} --png {output} > {log} 2>&1"

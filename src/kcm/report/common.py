@@ -23,3 +23,10 @@ def markdown_table(title: str, frame: pd.DataFrame, notes: list[str], deviations
     return "\n".join(
         [f"# {title}", "", to_markdown(frame), "", *notes, *footer_lines(deviations), ""]
     )
+
+
+def pm(summary: dict, digits: int = 1) -> str:
+    """'mean ± std' in % from a kcm.system_metrics summary."""
+    if summary["mean"] is None:
+        return "–"
+    return f"{100 * summary['mean']:.{digits}f} ± {100 * summary['std']:.{digits}f}"

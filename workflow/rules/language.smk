@@ -1,0 +1,211 @@
+# The language experiment (KCM's APD tables): cached large-model outputs, then one job per
+# seed running every system and router through the closed loop (kcm.rounds).
+
+LANG = config["language"]
+LANG_DIR = f"{RESULTS}/language"
+
+
+# What the tables' footers say about the models (and which deviations apply).
+LANGUAGE_SETUP = json.dumps(
+    {
+        "dataset": LANG["dataset"],
+        "large_a": {"kind": LANG["large_a"]["kind"], "model_id": LANG["large_a"]["finetune"]["model_id"]},
+        "large_b": {
+            "kind": LANG["large_b"]["kind"],
+            "model_id": LANG["large_b"]["llm"]["model_id"],
+            "endpoint_model": LANG["large_b"]["endpoint"]["model"],
+        },
+    },
+    sort_keys=True,
+)
+
+# The config sections the experiment reads, as one JSON argument.
+LANGUAGE_PARAMS = json.dumps(
+    {
+        "tfidf": config["baseline"]["text"],
+        "loop": LANG["loop"],
+        "distill": LANG["distill"],
+        "judge": LANG["judge"],
+    },
+    sort_keys=True,
+)
+
+
+LARGE_A, LARGE_B = LANG["large_a"], LANG["large_b"]
+USES_MINILM = LARGE_A["kind"] == "minilm_head" or LARGE_B["kind"] == "minilm_zero_shot"
+OFFLINE_FLAG = "--offline" if config["offline"] else ""
+if USES_MINILM:
+    ARTIFACTS.append(f"{LANG_DIR}/minilm_features.safetensors")
+
+
+rule features_language:
+    message:
+        "all-MiniLM-L6-v2 embeddings of every text, plain and with each class hint (cached once)"
+    input:
+        card=LANGUAGE_DATA.output.card,
+        splits=[LANGUAGE_DATA.output.train, LANGUAGE_DATA.output.val, LANGUAGE_DATA.output.test],
+        code=code("models/text_encoder.py", "tasks/language_features.py", "io.py"),
+    output:
+        f"{LANG_DIR}/minilm_features.safetensors",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        fields=" ".join(config["baseline"]["text"]["fields"]),
+        template=lambda wildcards: LANG["hint_template"],
+        max_length=LANG["encoder"]["max_length"],
+        batch_size=LANG["encoder"]["batch_size"],
+    threads: 2  # torch always uses 2 threads here (fixed: float sums depend on it)
+    log:
+        f"{LOGS}/features_language.log",
+    benchmark:
+        f"{BENCH}/features_language.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm features minilm --data {params.data} --out {output} --fields {params.fields}"
+        " --hint-template {params.template:q} --max-length {params.max_length}"
+        " --batch-size {params.batch_size} --threads 2 > {log} 2>&1"
+
+
+ARTIFACTS.append(f"{LANG_DIR}/large_a.parquet")
+ARTIFACTS.append(f"{LANG_DIR}/large_b.parquet")
+
+
+# Large A: the embedded MiniLM + head, or (paper profile) a fine-tuned Hugging Face encoder.
+if LARGE_A["kind"] == "minilm_head":
+    LARGE_A_INPUT = {"features": rules.features_language.output[0]}
+    LARGE_A_CMD = "head --features {input.features} --C {params.C}"
+else:
+    LARGE_A_INPUT = {}
+    LARGE_A_CMD = "finetune --spec {params.spec:q} --template {params.template:q} " + OFFLINE_FLAG
+
+
+rule large_language_a:
+    message:
+        f"Large A ({LARGE_A['kind']}): trained on plain and hinted texts (out-of-fold on train)"
+    input:
+        card=LANGUAGE_DATA.output.card,
+        **LARGE_A_INPUT,
+        code=code(
+            "tasks/language_large.py", "baselines/text_tfidf.py", "tasks/language_features.py",
+            "models/hf_classifier.py", "io.py",
+        ),
+    output:
+        f"{LANG_DIR}/large_a.parquet",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        tfidf=json.dumps(config["baseline"]["text"], sort_keys=True),
+        C=LARGE_A["C"],
+        folds=LARGE_A["folds"],
+        seed=config["seed"],
+        spec=lambda wildcards: json.dumps(LARGE_A["finetune"] if LARGE_A["kind"] == "finetune" else {}, sort_keys=True),
+        template=lambda wildcards: LANG["hint_template"],
+    log:
+        f"{LOGS}/large_language_a.log",
+    benchmark:
+        f"{BENCH}/large_language_a.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm large language " + LARGE_A_CMD + " --data {params.data} --out {output}"
+        " --tfidf {params.tfidf:q} --folds {params.folds} --seed {params.seed} > {log} 2>&1"
+
+
+# Large B: the embedded MiniLM zero-shot prompts, or (paper profile) an instruction LLM,
+# local or behind an OpenAI-compatible endpoint.
+if LARGE_B["kind"] == "minilm_zero_shot":
+    LARGE_B_INPUT = {"features": rules.features_language.output[0]}
+    LARGE_B_CMD = "zero-shot --features {input.features} --scale {params.scale}"
+else:
+    LARGE_B_INPUT = {}
+    LARGE_B_CMD = LARGE_B["kind"] + " --spec {params.spec:q} " + OFFLINE_FLAG
+
+
+rule large_language_b:
+    message:
+        f"Large B ({LARGE_B['kind']}): zero-shot prompts, plain and hinted"
+    input:
+        card=LANGUAGE_DATA.output.card,
+        **LARGE_B_INPUT,
+        code=code(
+            "tasks/language_large.py", "models/text_encoder.py", "tasks/language_features.py",
+            "models/instruct_llm.py", "io.py",
+        ),
+    output:
+        f"{LANG_DIR}/large_b.parquet",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        scale=LARGE_B["scale"],
+        tfidf=json.dumps(config["baseline"]["text"], sort_keys=True),
+        spec=lambda wildcards: json.dumps(LARGE_B[LARGE_B["kind"]] if LARGE_B["kind"] != "minilm_zero_shot" else {}, sort_keys=True),
+    log:
+        f"{LOGS}/large_language_b.log",
+    benchmark:
+        f"{BENCH}/large_language_b.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm large language " + LARGE_B_CMD + " --data {params.data} --out {output}"
+        " --tfidf {params.tfidf:q} > {log} 2>&1"
+
+
+LANGUAGE_JUDGES = [f"round0_{r}" for r in ("mlp", "kan", "mlp_binary", "kan_binary")] + [
+    f"{large}_{system}" for large in ("a", "b") for system in ("mcm", "kcm")
+]
+ARTIFACTS.extend(
+    expand(f"{LANG_DIR}/seed{{seed}}/{{file}}", seed=LANG["seeds"], file=["outputs.parquet", "history.json"])
+)
+
+
+rule experiment_language:
+    message:
+        "Language, seed {wildcards.seed}: small, large, +D, +KD, +MCM, +KCM and every router"
+    input:
+        card=LANGUAGE_DATA.output.card,
+        a=rules.large_language_a.output[0],
+        b=rules.large_language_b.output[0],
+        code=code(
+            "rounds.py", "collab.py", "distill.py", "judges.py", "kan.py", "metrics.py",
+            "models/softmax_regression.py", "tasks/language.py", "tasks/language_experiment.py", "io.py",
+        ),
+    output:
+        outputs=f"{LANG_DIR}/seed{{seed}}/outputs.parquet",
+        history=f"{LANG_DIR}/seed{{seed}}/history.json",
+        judges=expand(f"{LANG_DIR}/seed{{{{seed}}}}/judges/{{name}}.safetensors", name=LANGUAGE_JUDGES),
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        out_dir=lambda wildcards, output: os.path.dirname(output.outputs),
+        params=LANGUAGE_PARAMS,
+    log:
+        f"{LOGS}/experiment_language_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/experiment_language_seed{{seed}}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm experiment language --data {params.data} --large a={input.a} b={input.b}"
+        " --seed {wildcards.seed} --params {params.params:q} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule metrics_language:
+    message:
+        "Language metrics over seeds {params.seeds}: mean, std, routing curves"
+    input:
+        card=LANGUAGE_DATA.output.card,
+        outputs=expand(f"{LANG_DIR}/seed{{seed}}/outputs.parquet", seed=LANG["seeds"]),
+        histories=expand(f"{LANG_DIR}/seed{{seed}}/history.json", seed=LANG["seeds"]),
+        code=code("system_metrics.py", "metrics.py", "io.py"),
+    output:
+        metrics=f"{RESULTS}/metrics/language.json",
+        curves=f"{RESULTS}/metrics/language_curves.csv",
+    params:
+        seeds=LANG["seeds"],
+        runs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.outputs),
+    log:
+        f"{LOGS}/metrics_language.log",
+    benchmark:
+        f"{BENCH}/metrics_language.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm metrics language --runs {params.runs} --card {input.card}"
+        " --out {output.metrics} --curves {output.curves} > {log} 2>&1"
