@@ -76,7 +76,7 @@ if LARGE_A["kind"] == "minilm_head":
     LARGE_A_CMD = "head --features {input.features} --C {params.C}"
 else:
     LARGE_A_INPUT = {}
-    LARGE_A_CMD = "finetune --spec {params.spec:q} --template {params.template:q} " + OFFLINE_FLAG
+    LARGE_A_CMD = f"finetune --spec {{params.spec:q}} --template {{params.template:q}} {OFFLINE_FLAG}"
 
 
 rule large_language_a:
@@ -106,7 +106,8 @@ rule large_language_a:
     conda:
         CONDA_ENV
     shell:
-        "python -m kcm large language " + LARGE_A_CMD + " --data {params.data} --out {output}"
+        f"python -m kcm large language {LARGE_A_CMD}"
+        " --data {params.data} --out {output}"
         " --tfidf {params.tfidf:q} --folds {params.folds} --seed {params.seed} > {log} 2>&1"
 
 
@@ -117,7 +118,7 @@ if LARGE_B["kind"] == "minilm_zero_shot":
     LARGE_B_CMD = "zero-shot --features {input.features} --scale {params.scale}"
 else:
     LARGE_B_INPUT = {}
-    LARGE_B_CMD = LARGE_B["kind"] + " --spec {params.spec:q} " + OFFLINE_FLAG
+    LARGE_B_CMD = f"{LARGE_B['kind']} --spec {{params.spec:q}} {OFFLINE_FLAG}"
 
 
 rule large_language_b:
@@ -144,7 +145,8 @@ rule large_language_b:
     conda:
         CONDA_ENV
     shell:
-        "python -m kcm large language " + LARGE_B_CMD + " --data {params.data} --out {output}"
+        f"python -m kcm large language {LARGE_B_CMD}"
+        " --data {params.data} --out {output}"
         " --tfidf {params.tfidf:q} > {log} 2>&1"
 
 

@@ -46,7 +46,7 @@ def render(curves_path: Path, metrics_path: Path, out_png: Path) -> None:
         ax.set_ylabel("accuracy (%)")
         ax.set_title(TITLES.get(large, large))
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][0].legend(fontsize=8, loc="lower right")  # panel A has room below its curves
     fig.suptitle(f"Routing curves, language (mean over seeds {metrics['seeds']})")
     fig.tight_layout()
     write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
