@@ -19,6 +19,7 @@ include: "workflow/rules/provenance.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/language.smk"
+include: "workflow/rules/vision.smk"
 include: "workflow/rules/render.smk"
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from kcm import large_outputs as lo
 from kcm.models import hf_classifier as hc
 from kcm.tasks.language_features import DEFAULT_TEMPLATE
 
@@ -88,14 +89,14 @@ def test_large_outputs_are_out_of_fold_and_learn(tiny_bert, tmp_path, monkeypatc
         assert (out[split]["none"].argmax(1) == frame["label"].to_numpy()).mean() >= floor, split
 
     ids = {"train": train["id"], "val": val["id"], "test": test["id"]}
-    hc.write_outputs(tmp_path / "large.parquet", out, ids)
+    lo.write_outputs(tmp_path / "large.parquet", out, ids)
     long = pd.read_parquet(tmp_path / "large.parquet")
     assert list(long.columns) == ["id", "split", "variant", "prob_0", "prob_1", "prob_2"]
     assert len(long) == 4 * 120 and long.groupby("split").size().to_dict() == {"test": 120, "train": 240, "val": 120}
     row = long[(long["split"] == "val") & (long["variant"] == "hint_2")].iloc[4]
     assert row["id"] == "va/4" and np.allclose(row[["prob_0", "prob_1", "prob_2"]].to_numpy(float), out["val"]["hint_2"][4])
     with pytest.raises(ValueError, match="ids"):
-        hc.outputs_frame(out, ids | {"val": ids["val"][:5]})
+        lo.outputs_frame(out, ids | {"val": ids["val"][:5]})
 
 
 def test_fine_tuning_is_deterministic_and_leaves_global_rng_alone(tiny_bert):

@@ -7,6 +7,7 @@ from kcm.baselines.text_tfidf import TfidfParams, fit
 from kcm.data.bbc import read_corpus
 from kcm.data.split import subsample_per_class
 from kcm.collab import hinted_rows
+from kcm import large_outputs as lo
 from kcm.tasks import language_large as ll
 
 
@@ -33,10 +34,10 @@ def test_head_learns_to_use_realistic_hints():
     labels = rng.integers(0, 3, 600)
     arrays = synthetic_arrays(labels)
     noisy_hints = np.where(rng.random(600) < 0.75, labels, rng.integers(0, 3, 600))  # 75%+ right
-    head = ll.fit_head(arrays, labels, noisy_hints, C=1.0)
+    head = lo.fit_head(arrays, labels, noisy_hints, C=1.0)
     test_labels = rng.integers(0, 3, 400)
     test = synthetic_arrays(test_labels, seed=2)
-    probs = ll.head_probs(head, test)
+    probs = lo.head_probs(head, test)
     plain = (probs["none"].argmax(1) == test_labels).mean()
     right_hint = (hinted_rows(probs, test_labels).argmax(1) == test_labels).mean()
     assert right_hint > plain + 0.1
@@ -68,6 +69,6 @@ def test_out_of_fold_hints_are_weaker_than_in_sample_predictions():
 
 def test_long_table_has_one_row_per_sample_and_variant():
     probs = {"none": np.full((2, 3), 1 / 3), "hint_0": np.eye(3)[[0, 0]]}
-    frame = ll.to_frame(["a", "b"], "val", probs)
+    frame = lo.to_frame(["a", "b"], "val", probs)
     assert len(frame) == 4 and list(frame.columns) == ["id", "split", "variant", "prob_0", "prob_1", "prob_2"]
     assert frame.loc[frame["variant"] == "hint_0", "prob_0"].tolist() == [1.0, 1.0]

@@ -95,6 +95,7 @@ def test_a_sure_teacher_pulls_the_small_model_where_it_was_asked():
 def test_every_system_and_router_is_reported(ladder):
     _, frame, history, judges = ladder
     expected = {f"system:{s}" for s in rounds.SYSTEMS} | {f"router:{r}" for r in rounds.ROUTERS}
+    expected |= {f"small:{s}" for s in rounds.LOOP_SYSTEMS}
     assert set(frame["entry"]) == expected
     assert set(judges) == {f"round0_{r}" for r in rounds.JUDGE_ROUTERS} | {"L_mcm", "L_kcm"}
     assert [h["round"] for h in history["systems"]["L/kcm"]] == [1, 2]
@@ -159,3 +160,13 @@ def test_metrics_over_seeds_are_mean_and_sample_std(ladder):
     oracle = curves[curves["router"] == "oracle"]
     for router, line in curves.groupby("router"):
         assert (line["accuracy"].to_numpy() <= oracle["accuracy"].to_numpy() + 1e-9).all(), router
+
+
+def test_group_accuracy_is_the_accuracy_over_each_groups_samples(ladder):
+    _, frame, _, _ = ladder
+    groups = {0: "many", 1: "medium", 2: "few"}
+    summary = system_metrics.aggregate(frame, ["a", "b", "c"], groups)["large"]["L"]["system:small"]
+    rows = frame[frame["entry"] == "system:small"]
+    for cls, group in groups.items():
+        mine = rows[rows["label"] == cls]
+        assert summary[f"{group}_accuracy"]["mean"] == pytest.approx((mine["pred"] == mine["label"]).mean())

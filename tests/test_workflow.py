@@ -123,3 +123,19 @@ def test_a_language_table_rebuilds_without_rerunning_the_experiment(run):
     assert planned_jobs(snakemake(run, "table_calls", "-n", *ARGS)) == {"table_calls": 1}
     snakemake(run, "table_calls", *ARGS)
     assert table.read_bytes() == before
+
+
+def test_vision_tables_report_groups_and_the_forgetting_check(run):
+    root = run / "results" / "test"
+    card = json.loads((root / "data/mnist_lt/card.json").read_text())
+    md = (root / "tables/table_vision_lt.md").read_text()
+    rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows == ["ResNet-8", "ResNet-8+MCM", "ResNet-8+KCM", "Large", "Large+MCM", "Large+KCM"]
+    assert f"Few (< 20): {card['groups']['members']['few']}" in md  # membership printed in the footer
+    metrics = json.loads((root / "metrics/vision.json").read_text())
+    small = metrics["large"]["lite0"]["system:small"]
+    assert small["large_fraction"]["mean"] == 0 and small["few_accuracy"]["mean"] is not None
+    forgetting = pd.read_csv(root / "tables/table_forgetting.csv")
+    assert forgetting["model"].tolist() == ["KAN", "MLP"]
+    assert abs(forgetting["params"][0] - forgetting["params"][1]) / forgetting["params"][0] < 0.05
+    assert (root / "figures/fig_vision_per_class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

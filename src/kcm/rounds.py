@@ -191,8 +191,9 @@ def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, d
     """Every system and router for every large model at one seed.
 
     Returns per-entry test columns (one dict of arrays per (large model, entry); entries are
-    "system:<name>" and "router:<name>"), a history (per system: rounds, calls on train,
-    judge sizes) and the judges worth keeping (round-0 routers, final MCM/KCM judges).
+    "system:<name>", "small:<name>" (the distilled F_s alone, no calls) and "router:<name>"),
+    a history (per system: rounds, calls on train, judge sizes) and the judges worth keeping
+    (round-0 routers, final MCM/KCM judges).
     """
     from kcm.metrics import route_to_large
 
@@ -223,6 +224,8 @@ def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, d
             hinted = hinted_rows(outputs["test"], small_pred).argmax(1)
             columns.append(_rows(f"system:{system}", large, labels, small_pred, hinted, result.confidence,
                                  route_to_large(result.confidence, cfg.eps)))
+            # the distilled small model on its own: what distillation did to F_s
+            columns.append(_rows(f"small:{system}", large, labels, small_pred, hinted, result.small_test.max(1), never))
             history["systems"][f"{large}/{system}"] = result.history
             if result.judge is not None:
                 kept[f"{large}_{system}"] = result.judge

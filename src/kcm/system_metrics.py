@@ -26,11 +26,21 @@ def summary(values: list[float | None]) -> dict:
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "values": values}
 
 
-def entry_metrics(frame: pd.DataFrame, classes: list[str], best_curve: bool = False) -> dict:
+GROUPS = ("many", "medium", "few")
+
+
+def entry_metrics(frame: pd.DataFrame, classes: list[str], best_curve: bool = False,
+                  groups: dict[int, str] | None = None) -> dict:
     """One seed, one entry: classification metrics of the system and of its routing curve
-    (`best_curve`: the oracle's best curve over all call budgets instead)."""
+    (`best_curve`: the oracle's best curve over all call budgets instead); with `groups`
+    (class -> many/medium/few), the accuracy of each class-frequency group too."""
     labels, preds = frame["label"].to_numpy(), frame["pred"].to_numpy()
     out = metrics.classification(labels, preds, classes)
+    if groups is not None:
+        for group in GROUPS:
+            members = [c for c, g in groups.items() if g == group]
+            mask = np.isin(labels, members)
+            out[f"{group}_accuracy"] = float((preds[mask] == labels[mask]).mean()) if mask.any() else None
     small_ok = frame["small_pred"].to_numpy() == labels
     large_ok = frame["large_pred"].to_numpy() == labels
     small_acc, large_acc = float(small_ok.mean()), float(large_ok.mean())
@@ -53,13 +63,13 @@ def on_grid(curve: dict) -> np.ndarray:
     return np.interp(GRID, curve["large_fraction"], curve["accuracy"])
 
 
-def aggregate(outputs: pd.DataFrame, classes: list[str]) -> dict:
+def aggregate(outputs: pd.DataFrame, classes: list[str], groups: dict[int, str] | None = None) -> dict:
     """large -> entry -> metric -> {mean, std, values}, values in seed order."""
     seeds = sorted(outputs["seed"].unique().tolist())
     result: dict = {}
     for (large, entry), group in outputs.groupby(["large", "entry"], sort=True):
         best = entry == "router:oracle"  # its own curve is one point; report the best curve
-        per_seed = [entry_metrics(group[group["seed"] == s], classes, best) for s in seeds]
+        per_seed = [entry_metrics(group[group["seed"] == s], classes, best, groups) for s in seeds]
         summarised = {
             key: summary([m[key] for m in per_seed])
             for key in per_seed[0] if key not in ("class_accuracy", "n")

@@ -87,7 +87,7 @@ rule large_language_a:
         **LARGE_A_INPUT,
         code=code(
             "tasks/language_large.py", "baselines/text_tfidf.py", "tasks/language_features.py",
-            "models/hf_classifier.py", "io.py",
+            "models/hf_classifier.py", "large_outputs.py", "io.py",
         ),
     output:
         f"{LANG_DIR}/large_a.parquet",
@@ -129,7 +129,7 @@ rule large_language_b:
         **LARGE_B_INPUT,
         code=code(
             "tasks/language_large.py", "models/text_encoder.py", "tasks/language_features.py",
-            "models/instruct_llm.py", "io.py",
+            "models/instruct_llm.py", "large_outputs.py", "io.py",
         ),
     output:
         f"{LANG_DIR}/large_b.parquet",
@@ -167,7 +167,8 @@ rule experiment_language:
         b=rules.large_language_b.output[0],
         code=code(
             "rounds.py", "collab.py", "distill.py", "judges.py", "kan.py", "metrics.py",
-            "models/softmax_regression.py", "tasks/language.py", "tasks/language_experiment.py", "io.py",
+            "models/softmax_regression.py", "tasks/language.py", "tasks/language_experiment.py",
+            "experiment.py", "io.py",
         ),
     output:
         outputs=f"{LANG_DIR}/seed{{seed}}/outputs.parquet",
@@ -209,5 +210,5 @@ rule metrics_language:
     conda:
         CONDA_ENV
     shell:
-        "python -m kcm metrics language --runs {params.runs} --card {input.card}"
+        "python -m kcm metrics collab --runs {params.runs} --card {input.card}"
         " --out {output.metrics} --curves {output.curves} > {log} 2>&1"

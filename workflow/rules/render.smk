@@ -144,3 +144,78 @@ rule fig_routing_language:
     shell:
         "python -m kcm render fig_routing_language --metrics {input.metrics} --curves {input.curves}"
         " --card {input.card} --png {output} > {log} 2>&1"
+
+
+# Long-tailed vision: what the tables say about the small model (for names and the gate).
+VISION_SETUP = json.dumps({"small": config["vision"]["small"]}, sort_keys=True)
+TARGETS["table_vision_lt"] = [f"{RESULTS}/tables/table_vision_lt.md", f"{RESULTS}/tables/table_vision_lt.csv"]
+
+
+rule table_vision_lt:
+    message:
+        "Table: long-tailed vision, Many/Medium/Few/Overall and large-model calls (the CIFAR-100-LT table)"
+    input:
+        metrics=rules.metrics_vision.output.metrics,
+        card=VISION_DATA.output.card,
+        code=code("report/table_vision_lt.py", "report/common.py", "report/deviations.py", "system_metrics.py"),
+    output:
+        md=report(TARGETS["table_vision_lt"][0], caption="../report/table_vision_lt.rst", category="Vision"),
+        csv=TARGETS["table_vision_lt"][1],
+    params:
+        setup=VISION_SETUP,
+    log:
+        f"{LOGS}/table_vision_lt.log",
+    benchmark:
+        f"{BENCH}/table_vision_lt.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_vision_lt --metrics {input.metrics} --card {input.card}"
+        " --setup {params.setup:q} --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+TARGETS["fig_vision_per_class"] = [f"{RESULTS}/figures/fig_vision_per_class.png"]
+
+
+rule fig_vision_per_class:
+    message:
+        "Figure: per-class accuracy against training count, per system (vision)"
+    input:
+        metrics=rules.metrics_vision.output.metrics,
+        card=VISION_DATA.output.card,
+        code=code("report/fig_vision_per_class.py"),
+    output:
+        report(TARGETS["fig_vision_per_class"][0], caption="../report/fig_vision_per_class.rst", category="Vision"),
+    log:
+        f"{LOGS}/fig_vision_per_class.log",
+    benchmark:
+        f"{BENCH}/fig_vision_per_class.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render fig_vision_per_class --metrics {input.metrics} --card {input.card}"
+        " --png {output} > {log} 2>&1"
+
+
+TARGETS["table_forgetting"] = [f"{RESULTS}/tables/table_forgetting.md", f"{RESULTS}/tables/table_forgetting.csv"]
+
+
+rule table_forgetting:
+    message:
+        "Table: class-incremental forgetting, KAN vs equal-parameter MLP"
+    input:
+        runs=expand(f"{VIS_DIR}/forgetting/seed{{seed}}.json", seed=config["vision"]["seeds"]),
+        card=VISION_DATA.output.card,
+        code=code("report/table_forgetting.py", "report/common.py", "report/deviations.py"),
+    output:
+        md=report(TARGETS["table_forgetting"][0], caption="../report/table_forgetting.rst", category="Vision"),
+        csv=TARGETS["table_forgetting"][1],
+    log:
+        f"{LOGS}/table_forgetting.log",
+    benchmark:
+        f"{BENCH}/table_forgetting.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_forgetting --runs {input.runs} --card {input.card}"
+        " --md {output.md} --csv {output.csv} > {log} 2>&1"

@@ -14,7 +14,6 @@ seeded RNG inside `torch.random.fork_rng`, so the caller's global RNG state is l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from kcm.baselines.text_tfidf import input_text
-from kcm.io import write_parquet
 from kcm.tasks.language_features import variants
-from kcm.tasks.language_large import to_frame
 
 
 @dataclass(frozen=True)
@@ -184,18 +181,3 @@ def large_outputs(
     for split, frame in (("val", val), ("test", test)):
         outputs[split] = variant_probs(full, tokenizer, input_text(frame, fields).tolist(), classes, template, params)
     return outputs
-
-
-def outputs_frame(outputs: dict[str, dict[str, np.ndarray]], ids: dict[str, list]) -> pd.DataFrame:
-    """The long table (id, split, variant, prob_0..prob_{K-1}) over all splits, splits in order."""
-    frames = []
-    for split, probs in outputs.items():
-        rows = {name: p.shape[0] for name, p in probs.items()}
-        if set(rows.values()) != {len(ids[split])}:
-            raise ValueError(f"split {split!r}: {len(ids[split])} ids but probability rows {rows}")
-        frames.append(to_frame(ids[split], split, probs))
-    return pd.concat(frames, ignore_index=True)
-
-
-def write_outputs(path: Path, outputs: dict[str, dict[str, np.ndarray]], ids: dict[str, list]) -> None:
-    write_parquet(path, outputs_frame(outputs, ids))

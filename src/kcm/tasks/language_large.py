@@ -8,18 +8,17 @@
   logits = scale * cos(text, "A news headline about <label description>.").
 
 Both give probabilities for every sample and prompt variant (plain, and hinted with each
-class), cached once, so routing sweeps and distillation rounds never rerun them.
+class), cached once (`kcm.large_outputs`), so routing sweeps and distillation rounds never
+rerun them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from kcm.baselines.text_tfidf import TfidfParams, input_text, pipeline
-from kcm.collab import hinted_rows
 
 LABEL_DESCRIPTIONS = {
     "business": "business, companies, markets and the economy",
@@ -35,16 +34,6 @@ def out_of_fold_small_predictions(train: pd.DataFrame, params: TfidfParams, seed
     """The small model's prediction for each training text from a model that never saw it."""
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return cross_val_predict(pipeline(params), input_text(train, params.fields), train["label"].to_numpy(), cv=cv)
-
-
-def fit_head(train_arrays: dict[str, np.ndarray], labels: np.ndarray, hints: np.ndarray, C: float) -> LogisticRegression:
-    x = np.concatenate([train_arrays["none"], hinted_rows(train_arrays, hints)])
-    y = np.concatenate([labels, labels])
-    return LogisticRegression(C=C, max_iter=5000).fit(x, y)
-
-
-def head_probs(head: LogisticRegression, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name: head.predict_proba(x) for name, x in arrays.items()}
 
 
 def descriptions_for(classes: list[str]) -> dict[str, str] | None:
@@ -69,36 +58,3 @@ def zero_shot_probs(arrays: dict[str, np.ndarray], prompt_embeddings: np.ndarray
         p = np.exp(logits)
         out[name] = p / p.sum(axis=1, keepdims=True)
     return out
-
-
-def to_frame(ids, split: str, probs: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Long table: one row per (sample, variant) with prob_0..prob_{K-1}."""
-    frames = []
-    for name, p in probs.items():
-        frame = pd.DataFrame({"id": np.asarray(ids), "split": split, "variant": name})
-        for k in range(p.shape[1]):
-            frame[f"prob_{k}"] = p[:, k]
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def head_outputs(arrays: dict[str, dict[str, np.ndarray]], train_labels: np.ndarray, train_hints: np.ndarray,
-                 C: float, folds: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Large A's probabilities on every split and variant. Train rows are out-of-fold (each
-    predicted by a head that never saw it), because the loop distils them into F_s."""
-    train = arrays["train"]
-    n = len(train_labels)
-    out = {"train": {name: np.zeros((n, int(train_labels.max()) + 1)) for name in train}}
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fit_rows, held_out in cv.split(np.zeros(n), train_labels):
-        head = fit_head({k: v[fit_rows] for k, v in train.items()}, train_labels[fit_rows], train_hints[fit_rows], C)
-        for name, p in head_probs(head, {k: v[held_out] for k, v in train.items()}).items():
-            out["train"][name][held_out] = p
-    head = fit_head(train, train_labels, train_hints, C)
-    out.update({split: head_probs(head, arrays[split]) for split in arrays if split != "train"})
-    return out
-
-
-def outputs_frame(ids: dict[str, pd.Series], probs: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
-    """Every split's long table, in split order: the cached large-model artifact."""
-    return pd.concat([to_frame(ids[split], split, probs[split]) for split in probs], ignore_index=True)
