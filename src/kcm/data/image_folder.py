@@ -96,6 +96,14 @@ def card_markdown(card: dict) -> str:
         "",
         counts.to_markdown(),
         "",
+        *card_footer_lines(card),
+    ]
+    return "\n".join(lines)
+
+
+def card_footer_lines(card: dict) -> list[str]:
+    """The Deviations and Columns sections every image-dataset card ends with."""
+    return [
         "## Deviations",
         "",
         *[f"- {text}" for text in card["deviations"]],
@@ -105,7 +113,23 @@ def card_markdown(card: dict) -> str:
         *[f"- `{name}`: {text}" for name, text in card["columns"].items()],
         "",
     ]
-    return "\n".join(lines)
+
+
+def check_splits(splits: dict) -> dict[str, tuple]:
+    """Exactly train/val/test (split -> (ids, labels, images, ...)), one image shape, no id in
+    two splits; returns each split's image shape."""
+    if set(splits) != set(SPLITS):
+        raise ValueError(f"need exactly the splits {SPLITS}, got {sorted(splits)}")
+    shapes = {name: tuple(np.asarray(part[2]).shape[1:]) for name, part in splits.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"splits have different image shapes: {shapes}")
+    seen: dict[str, str] = {}
+    for name in SPLITS:
+        for sample in splits[name][0]:
+            if sample in seen:
+                raise ValueError(f"id {sample!r} is in both {seen[sample]} and {name}")
+            seen[sample] = name
+    return shapes
 
 
 def write_image_dataset(
@@ -126,17 +150,7 @@ def write_image_dataset(
     The card's shot groups come from the written training counts, and those counts must equal
     the long-tail profile's: a builder that drew a different subset fails here, before the card.
     """
-    if set(splits) != set(SPLITS):
-        raise ValueError(f"need exactly the splits {SPLITS}, got {sorted(splits)}")
-    shapes = {name: tuple(np.asarray(images).shape[1:]) for name, (_, _, images) in splits.items()}
-    if len(set(shapes.values())) != 1:
-        raise ValueError(f"splits have different image shapes: {shapes}")
-    seen: dict[str, str] = {}
-    for name in SPLITS:
-        for sample in splits[name][0]:
-            if sample in seen:
-                raise ValueError(f"id {sample!r} is in both {seen[sample]} and {name}")
-            seen[sample] = name
+    shapes = check_splits(splits)
     per_split = {name: np.bincount(np.asarray(splits[name][1]), minlength=len(classes)) for name in SPLITS}
     if per_split["train"].tolist() != list(long_tail["counts"]):
         raise ValueError(f"training counts {per_split['train'].tolist()} differ from the long-tail profile {long_tail['counts']}")
