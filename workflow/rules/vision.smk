@@ -144,7 +144,7 @@ rule experiment_vision:
         code=code(
             "rounds.py", "collab.py", "distill.py", "judges.py", "kan.py", "metrics.py", "experiment.py",
             "models/resnet_cifar.py", "models/image_trainer.py", "tasks/vision.py", "tasks/vision_experiment.py",
-            "io.py",
+            "large_outputs.py", "io.py",
         ),
     output:
         outputs=f"{VIS_DIR}/seed{{seed}}/outputs.parquet",

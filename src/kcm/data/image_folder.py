@@ -28,8 +28,10 @@ COLUMNS = {
 }
 
 
-def write_image_split(path: str | Path, ids: Sequence[str], labels: np.ndarray, label_names: Sequence[str], images: np.ndarray) -> None:
-    """One split as Parquet; `label_names` are the class names indexed by label."""
+def write_image_split(path: str | Path, ids: Sequence[str], labels: np.ndarray, label_names: Sequence[str],
+                      images: np.ndarray, extra: dict[str, list] | None = None) -> None:
+    """One split as Parquet; `label_names` are the class names indexed by label; `extra`
+    columns (one value per row, e.g. captions) follow the image column."""
     images = np.asarray(images)
     labels = np.asarray(labels)
     if images.dtype != np.uint8 or images.ndim != 4:
@@ -47,6 +49,7 @@ def write_image_split(path: str | Path, ids: Sequence[str], labels: np.ndarray, 
             "label": labels.astype(np.int64),
             "label_name": [label_names[int(c)] for c in labels],
             "image": [row.tobytes() for row in images],
+            **(extra or {}),
         }
     )
     write_parquet(path, frame)

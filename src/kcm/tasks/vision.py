@@ -19,10 +19,10 @@ from kcm.data.image_folder import read_image_split
 from kcm.data.split import SPLITS
 from kcm.distill import DistillWeights
 from kcm.io import read_json
+from kcm.large_outputs import read_large
 from kcm.models.image_trainer import fit_image_classifier, predict_proba
 from kcm.models.resnet_cifar import ResNetCifar
 from kcm.models.softmax_regression import Teachers
-from kcm.tasks.language import read_large
 
 
 @dataclass(frozen=True)
