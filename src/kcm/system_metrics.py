@@ -86,18 +86,17 @@ def paired_difference(summary_a: dict, summary_b: dict) -> dict:
     return summary(diffs)
 
 
-def mean_curves(outputs: pd.DataFrame) -> pd.DataFrame:
-    """Seed-averaged accuracy at each large-call fraction on GRID, per large model and entry,
-    with the oracle's best curve and the random line as references."""
+def router_curves(outputs: pd.DataFrame, by: str, correct) -> pd.DataFrame:
+    """Seed-averaged accuracy at each large-call fraction on GRID for every `router:*` entry,
+    grouped by column `by` too, with the oracle's best curve and the random line as references.
+    `correct(rows)` -> (small_correct, large_correct) boolean arrays of one seed's rows."""
     rows = []
-    for (large, entry), group in outputs.groupby(["large", "entry"], sort=True):
+    for (key, entry), group in outputs.groupby([by, "entry"], sort=True):
         if not entry.startswith("router:"):
             continue
         curves, oracle, random = [], [], []
         for _, seed_rows in group.groupby("seed", sort=True):
-            labels = seed_rows["label"].to_numpy()
-            small_ok = seed_rows["small_pred"].to_numpy() == labels
-            large_ok = seed_rows["large_pred"].to_numpy() == labels
+            small_ok, large_ok = correct(seed_rows)
             curves.append(on_grid(metrics.routing_curve(small_ok, large_ok, seed_rows["confidence"].to_numpy())))
             oracle.append(on_grid(metrics.oracle_curve(small_ok, large_ok)))
             random.append(on_grid(metrics.random_curve(small_ok.mean(), large_ok.mean())))
@@ -110,6 +109,15 @@ def mean_curves(outputs: pd.DataFrame) -> pd.DataFrame:
         for label, values in series.items():
             stacked = np.stack(values)
             for i, frac in enumerate(GRID):
-                rows.append({"large": large, "router": label, "large_fraction": round(float(frac), 2),
+                rows.append({by: key, "router": label, "large_fraction": round(float(frac), 2),
                              "accuracy": float(stacked[:, i].mean()), "std": float(stacked[:, i].std(ddof=1)) if len(stacked) > 1 else 0.0})
     return pd.DataFrame(rows)
+
+
+def mean_curves(outputs: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged accuracy curves per large model and router (`router_curves`)."""
+    def correct(rows: pd.DataFrame):
+        labels = rows["label"].to_numpy()
+        return rows["small_pred"].to_numpy() == labels, rows["large_pred"].to_numpy() == labels
+
+    return router_curves(outputs, "large", correct)

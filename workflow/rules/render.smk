@@ -219,3 +219,55 @@ rule table_forgetting:
     shell:
         "python -m kcm render table_forgetting --runs {input.runs} --card {input.card}"
         " --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+# Image–text retrieval: the config facts the table's footer and gate need.
+RETRIEVAL_SETUP = json.dumps({"dataset": config["retrieval"]["dataset"], "large": config["retrieval"]["large"]}, sort_keys=True)
+TARGETS["table_retrieval"] = [f"{RESULTS}/tables/table_retrieval.md", f"{RESULTS}/tables/table_retrieval.csv"]
+
+
+rule table_retrieval:
+    message:
+        "Table: image–text retrieval, I2T/T2I R@1/5/10 and large-model calls (the MSCOCO table)"
+    input:
+        metrics=rules.metrics_retrieval.output.metrics,
+        card=RETRIEVAL_DATA.output.card,
+        code=code("report/table_retrieval.py", "report/common.py", "report/deviations.py", "reference_gates.py"),
+    output:
+        md=report(TARGETS["table_retrieval"][0], caption="../report/table_retrieval.rst", category="Retrieval"),
+        csv=TARGETS["table_retrieval"][1],
+    params:
+        setup=RETRIEVAL_SETUP,
+    log:
+        f"{LOGS}/table_retrieval.log",
+    benchmark:
+        f"{BENCH}/table_retrieval.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_retrieval --metrics {input.metrics} --card {input.card}"
+        " --setup {params.setup:q} --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+TARGETS["fig_routing_retrieval"] = [f"{RESULTS}/figures/fig_routing_retrieval.png"]
+
+
+rule fig_routing_retrieval:
+    message:
+        "Figure: R@1 vs % large-model calls per router, both directions (retrieval)"
+    input:
+        metrics=rules.metrics_retrieval.output.metrics,
+        curves=rules.metrics_retrieval.output.curves,
+        card=RETRIEVAL_DATA.output.card,
+        code=code("report/fig_routing_retrieval.py", "report/fig_routing_language.py"),
+    output:
+        report(TARGETS["fig_routing_retrieval"][0], caption="../report/fig_routing_retrieval.rst", category="Retrieval"),
+    log:
+        f"{LOGS}/fig_routing_retrieval.log",
+    benchmark:
+        f"{BENCH}/fig_routing_retrieval.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render fig_routing_retrieval --metrics {input.metrics} --curves {input.curves}"
+        " --card {input.card} --png {output} > {log} 2>&1"

