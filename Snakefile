@@ -21,6 +21,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/language.smk"
 include: "workflow/rules/vision.smk"
 include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/share.smk"
 include: "workflow/rules/render.smk"
 
 

@@ -371,12 +371,12 @@ ENTRIES = {"system:small", "system:large", "system:mcm", "system:kcm", "small:mc
 @pytest.fixture(scope="module")
 def run(one_torch_thread):
     task = make_task()
-    columns, history, kept = rl.run_all(task, CFG, seed=0)
-    return task, {(c["entry"], c["direction"]): c for c in columns}, columns, history, kept
+    columns, history, kept, tests = rl.run_all(task, CFG, seed=0)
+    return task, {(c["entry"], c["direction"]): c for c in columns}, columns, history, kept, tests
 
 
 def test_run_all_entries(run):
-    _, by_key, columns, history, kept = run
+    _, by_key, columns, history, kept, tests = run
     assert len(columns) == len(by_key) == 2 * len(ENTRIES)
     assert set(by_key) == {(e, d) for e in ENTRIES for d in rl.DIRECTIONS}
     assert set(kept) == {f"round0_{k}_{d}" for k in ("mlp", "kan") for d in rl.DIRECTIONS} | {
@@ -384,10 +384,17 @@ def test_run_all_entries(run):
     assert set(history["alpha"]) == {"round0", "mcm", "kcm"}
     assert all(a in CFG.alphas for v in history["alpha"].values() for a in v.values())
     assert [h["round"] for h in history["systems"]["kcm"]] == list(range(1, CFG.rounds + 1))
+    # every kept judge comes with its test inputs and targets (for compressing it later)
+    assert set(tests) == set(kept)
+    for name, (x, y) in tests.items():
+        d = name.rsplit("_", 1)[1]
+        assert x.shape == (len(by_key[("system:small", d)]["rank"]), kept[name].n_in)
+        if name.startswith("round0_"):  # targets = the round-0 small model's top-1 being right
+            np.testing.assert_array_equal(y.numpy(), by_key[("system:small", d)]["small_rank"] == 0)
 
 
 def test_run_all_columns_route_consistently(run):
-    task, by_key, columns, _, _ = run
+    task, by_key, columns, _, _, _ = run
     test = task.splits["test"]
     n = {"i2t": test.n_images, "t2i": len(test.caption_to_image)}
     for c in columns:
@@ -411,7 +418,7 @@ def test_run_all_columns_route_consistently(run):
 
 
 def test_oracle_bounds_small_and_hinted_large(run):
-    _, by_key, _, _, _ = run
+    _, by_key, _, _, _, _ = run
     for d in rl.DIRECTIONS:
         oracle = by_key[("router:oracle", d)]
         r1 = (oracle["rank"] == 0).mean()
@@ -424,8 +431,8 @@ def test_oracle_bounds_small_and_hinted_large(run):
 
 
 def test_run_all_is_deterministic(run):
-    task, by_key, _, history, _ = run
-    columns, history2, _ = rl.run_all(task, CFG, seed=0)
+    task, by_key, _, history, _, _ = run
+    columns, history2, _, _ = rl.run_all(task, CFG, seed=0)
     assert history2 == history
     for c in columns:
         ref = by_key[(c["entry"], c["direction"])]

@@ -62,9 +62,9 @@ CFG = rounds.LoopConfig(eps=0.9, rounds=2, folds=3, weights=WEIGHTS,
 @pytest.fixture(scope="module")
 def ladder():
     task = SyntheticTask()
-    columns, history, judges = rounds.run_all(task, CFG, seed=0)
+    columns, history, judges, tests = rounds.run_all(task, CFG, seed=0)
     frame = pd.concat([pd.DataFrame({"seed": 0, **c}) for c in columns], ignore_index=True)
-    return task, frame, history, judges
+    return task, frame, history, judges, tests
 
 
 def test_softmax_regression_reaches_the_logistic_regression_optimum():
@@ -93,7 +93,7 @@ def test_a_sure_teacher_pulls_the_small_model_where_it_was_asked():
 
 
 def test_every_system_and_router_is_reported(ladder):
-    _, frame, history, judges = ladder
+    task, frame, history, judges, tests = ladder
     expected = {f"system:{s}" for s in rounds.SYSTEMS} | {f"router:{r}" for r in rounds.ROUTERS}
     expected |= {f"small:{s}" for s in rounds.LOOP_SYSTEMS}
     assert set(frame["entry"]) == expected
@@ -101,10 +101,16 @@ def test_every_system_and_router_is_reported(ladder):
     assert [h["round"] for h in history["systems"]["L/kcm"]] == [1, 2]
     assert len(history["systems"]["L/kd"]) == 1
     assert history["judges"]["kan"]["n_params"] == pytest.approx(history["judges"]["mlp"]["n_params"], rel=0.1)
+    # each kept judge's test inputs and targets: labels for class judges, "F_s right" for binary ones
+    assert set(tests) == set(judges)
+    small = frame[frame["entry"] == "system:small"]
+    np.testing.assert_array_equal(tests["round0_kan"][1].numpy(), task.labels("test"))
+    np.testing.assert_array_equal(tests["round0_kan_binary"][1].numpy(), small["small_pred"] == small["label"])
+    assert tests["L_kcm"][0].shape == (len(small), judges["L_kcm"].n_in)
 
 
 def test_routing_obeys_eps_and_the_system_answers_accordingly(ladder):
-    _, frame, _, _ = ladder
+    _, frame, _, _, _ = ladder
     routers = frame[frame["entry"].str.startswith("router:")]
     np.testing.assert_array_equal(routers["to_large"], routers["confidence"] <= CFG.eps)
     np.testing.assert_array_equal(frame["pred"], np.where(frame["to_large"], frame["large_pred"], frame["small_pred"]))
@@ -124,7 +130,7 @@ def test_out_of_fold_rows_never_train_the_model_that_predicts_them():
 
 
 def test_the_oracle_bounds_every_routers_curve(ladder):
-    _, frame, _, _ = ladder
+    _, frame, _, _, _ = ladder
     for entry, rows in frame[frame["entry"].str.startswith("router:")].groupby("entry"):
         small_ok = (rows["small_pred"] == rows["label"]).to_numpy()
         large_ok = (rows["large_pred"] == rows["label"]).to_numpy()
@@ -135,18 +141,18 @@ def test_the_oracle_bounds_every_routers_curve(ladder):
 
 
 def test_distillation_changes_the_small_model_and_the_rerun_is_identical(ladder):
-    _, frame, _, _ = ladder
+    _, frame, _, _, _ = ladder
     small0 = frame.loc[frame["entry"] == "system:small", "small_pred"].to_numpy()
     kd = frame.loc[frame["entry"] == "system:kd", "small_pred"].to_numpy()
     assert (small0 != kd).any()
     task = SyntheticTask()
-    columns, _, _ = rounds.run_all(task, CFG, seed=0)
+    columns, _, _, _ = rounds.run_all(task, CFG, seed=0)
     again = pd.concat([pd.DataFrame({"seed": 0, **c}) for c in columns], ignore_index=True)
     pd.testing.assert_frame_equal(frame, again)
 
 
 def test_metrics_over_seeds_are_mean_and_sample_std(ladder):
-    _, frame, _, _ = ladder
+    _, frame, _, _, _ = ladder
     two = pd.concat([frame, frame.assign(seed=1, pred=frame["label"])], ignore_index=True)
     summary = system_metrics.aggregate(two, ["a", "b", "c"])
     acc = summary["large"]["L"]["system:kcm"]["accuracy"]
@@ -163,7 +169,7 @@ def test_metrics_over_seeds_are_mean_and_sample_std(ladder):
 
 
 def test_group_accuracy_is_the_accuracy_over_each_groups_samples(ladder):
-    _, frame, _, _ = ladder
+    _, frame, _, _, _ = ladder
     groups = {0: "many", 1: "medium", 2: "few"}
     summary = system_metrics.aggregate(frame, ["a", "b", "c"], groups)["large"]["L"]["system:small"]
     rows = frame[frame["entry"] == "system:small"]

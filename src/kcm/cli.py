@@ -257,6 +257,29 @@ def _large_retrieval(args: argparse.Namespace) -> None:
     log.info("large retrieval model (%s) embeddings -> %s", args.kind, args.out)
 
 
+def _share(args: argparse.Namespace) -> None:
+    """SHARe-KAN steps: train the dense heads, the compression sweeps, the edge runtime."""
+    from kcm.io import write_json
+    from kcm.tasks import share_experiment, share_heads
+
+    params = json.loads(args.params)
+    if args.step == "heads":
+        result = share_heads.train_heads(args.data, args.features, args.out, params["head"])
+    elif args.step == "sweep":
+        result = {**share_experiment.head_sweep(args.heads, args.data, args.features, params),
+                  "multi_head": share_experiment.multi_head(args.heads, args.data, args.features, params),
+                  "params": params}
+    elif args.step == "judges":
+        result = {"rows": share_experiment.judges_sweep(args.judges, params), "params": params}
+    else:
+        facts, runtime = share_experiment.edge(args.heads, args.data, args.features, args.out.parent, params)
+        write_json(args.runtime, {"runtime": runtime, "note": "measured: varies from run to run"})
+        result = {"facts": facts, "params": params}
+    if args.step != "heads":
+        write_json(args.out, result)
+    log.info("SHARe-KAN %s -> %s", args.step, args.out)
+
+
 def _features_lite0(args: argparse.Namespace) -> None:
     from kcm.tasks import vision_experiment
 
@@ -327,6 +350,22 @@ def _render(args: argparse.Namespace) -> None:
         from kcm.report import fig_routing_retrieval
 
         fig_routing_retrieval.render(args.curves, args.metrics, args.png)
+    elif args.name == "table_compression":
+        from kcm.report import share_tables
+
+        share_tables.render_compression(args.metrics, args.md, args.csv)
+    elif args.name == "table_heads":
+        from kcm.report import share_tables
+
+        share_tables.render_heads(args.runs[0], args.metrics, args.md, args.csv)
+    elif args.name == "table_edge":
+        from kcm.report import share_tables
+
+        share_tables.render_edge(args.metrics, args.runs[0], args.md, args.csv)
+    elif args.name == "fig_compression":
+        from kcm.report import fig_compression
+
+        fig_compression.render(args.metrics, args.png)
     elif args.name == "table_text_baseline":
         from kcm.report import table_text_baseline
 
@@ -517,6 +556,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp_forget.add_argument("--out", type=Path, required=True)
     exp_forget.set_defaults(func=_experiment_forgetting)
 
+    share = verbs.add_parser("share", help="SHARe-KAN: heads, compression sweeps, edge runtime")
+    share.add_argument("step", choices=["heads", "sweep", "judges", "edge"])
+    share.add_argument("--data", type=Path, help="the vision dataset folder (heads, sweep, edge)")
+    share.add_argument("--features", type=Path, help="its cached Lite0 features")
+    share.add_argument("--heads", type=Path, help="sweep/edge: kcm share heads output")
+    share.add_argument("--judges", type=Path, nargs="*", default=[], help="judges: experiment judge folders")
+    share.add_argument("--params", required=True, help="JSON: the config's share section")
+    share.add_argument("--out", type=Path, required=True)
+    share.add_argument("--runtime", type=Path, help="edge: where the run-to-run measurements go (.json)")
+    share.set_defaults(func=_share)
+
     met = verbs.add_parser("metrics", help="metrics JSON from predictions").add_subparsers(dest="kind", required=True)
     cls = met.add_parser("classification", help="accuracy, macro-F1, per-class accuracy by split")
     cls.add_argument("--predictions", type=Path, required=True)
@@ -542,13 +592,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("name", choices=["table_text_baseline", "fig_text_baseline_confusion", "table_language",
                                          "table_language_prompted", "table_calls", "fig_routing_language",
                                          "table_vision_lt", "fig_vision_per_class", "table_forgetting",
-                                         "table_retrieval", "fig_routing_retrieval"])
-    render.add_argument("--runs", type=Path, nargs="+", help="table_forgetting: one JSON per seed")
+                                         "table_retrieval", "fig_routing_retrieval", "table_compression",
+                                         "table_heads", "table_edge", "fig_compression"])
+    render.add_argument("--runs", type=Path, nargs="+", help="table_forgetting: one JSON per seed; table_heads: "
+                        "the judges JSON; table_edge: the runtime JSON")
     render.add_argument("--curves", type=Path)
     render.add_argument("--setup", default="{}", help="language: dataset and model kinds (JSON) for footers")
     render.add_argument("--metrics", type=Path)
     render.add_argument("--predictions", type=Path)
-    render.add_argument("--card", type=Path, required=True)
+    render.add_argument("--card", type=Path, help="the dataset card (tables that name classes or data)")
     render.add_argument("--params", default="{}", help="model parameters (JSON) for the footer")
     render.add_argument("--md", type=Path)
     render.add_argument("--csv", type=Path)

@@ -33,15 +33,32 @@ def loop_config(params: dict) -> LoopConfig:
     return cfg
 
 
+def write_judges(folder: Path, judges: dict, tests: dict) -> None:
+    """Each judge as `<name>.safetensors` and every judge's test inputs and targets in one file,
+    `test_inputs.safetensors` (`<name>/x` float32, `<name>/y` int64): what compressing a judge
+    is evaluated on (`kcm.compress`)."""
+    from safetensors.torch import save_file
+
+    from kcm.io import atomic_path
+
+    for name, judge in sorted(judges.items()):
+        judge.save(folder / f"{name}.safetensors")
+    tensors = {}
+    for name, (x, y) in sorted(tests.items()):
+        tensors[f"{name}/x"] = x.float().contiguous().clone()  # clones: several judges share targets
+        tensors[f"{name}/y"] = y.long().contiguous().clone()
+    with atomic_path(folder / "test_inputs.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+
+
 def run_and_write(task: Task, test_ids, cfg: LoopConfig, seed: int, params: dict, out_dir: Path) -> None:
-    columns, history, judges = run_all(task, cfg, seed)
+    columns, history, judges, tests = run_all(task, cfg, seed)
     ids = pd.Series(test_ids).to_numpy()
     outputs = pd.concat([pd.DataFrame({"seed": seed, **c}) for c in columns], ignore_index=True)
     outputs.insert(4, "id", ids[outputs.pop("row").to_numpy()])
     out_dir = Path(out_dir)
     write_parquet(out_dir / "outputs.parquet", outputs)
-    for name, judge in sorted(judges.items()):
-        judge.save(out_dir / "judges" / f"{name}.safetensors")
+    write_judges(out_dir / "judges", judges, tests)
     history["params"] = json.loads(json.dumps(params))
     history["seed"] = seed
     write_json(out_dir / "history.json", history)

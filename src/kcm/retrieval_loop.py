@@ -190,6 +190,11 @@ def fit_judges(task: "RetrievalTask", state: SmallState, kind: str, cfg: Retriev
     return judges
 
 
+def judge_test(task: "RetrievalTask", scored: Scored, d: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A judge's test inputs and targets (F_s's top-1 right) for one direction."""
+    return judge_inputs(task, "test", scored, d), torch.as_tensor((scored.ranks[d] == 0).astype(int))
+
+
 def confidence(judge: Judge, x: torch.Tensor) -> np.ndarray:
     return judge.proba(x)[:, 1].double().numpy()
 
@@ -282,15 +287,16 @@ def _rows(entry: str, d: str, small_rank, large_rank, conf, to_large) -> dict:
             "rank": np.where(to_large, large_rank, small_rank)}
 
 
-def run_all(task: "RetrievalTask", cfg: RetrievalLoopConfig, seed: int) -> tuple[list[dict], dict, dict[str, Judge]]:
-    """Every system and router at one seed: per (entry, direction) test columns, a history and
-    the judges worth keeping. Entries as in `kcm.rounds.run_all`: system:{small,large,mcm,kcm},
+def run_all(task: "RetrievalTask", cfg: RetrievalLoopConfig, seed: int) -> tuple[list[dict], dict, dict[str, Judge], dict]:
+    """Every system and router at one seed: per (entry, direction) test columns, a history, the
+    judges worth keeping and their test inputs and targets {name: (x, y)}. Entries as in `kcm.rounds.run_all`: system:{small,large,mcm,kcm},
     small:{mcm,kcm} (the distilled F_s alone) and router:{random,max_softmax,mlp,kan,oracle}."""
     test = task.splits["test"]
     state0 = train_small(task, RetrievalTeachers(), cfg, seed)
     judges0 = {kind: fit_judges(task, state0, kind, cfg, seed) for kind in JUDGE_ROUTERS}
     alpha0 = fit_alpha(task, state0, cfg)
     kept = {f"round0_{kind}_{d}": j for kind, js in judges0.items() for d, j in js.items()}
+    tests = {f"round0_{kind}_{d}": judge_test(task, state0.test, d) for kind in judges0 for d in DIRECTIONS}
     plain = large_ranks(test, state0.test.sim, state0.test.top1, {d: 0.0 for d in DIRECTIONS}, 0)
     hinted0 = large_ranks(test, state0.test.sim, state0.test.top1, alpha0, cfg.shortlist)
     history: dict = {
@@ -324,9 +330,10 @@ def run_all(task: "RetrievalTask", cfg: RetrievalLoopConfig, seed: int) -> tuple
             columns.append(_rows(f"small:{system}", d, s.ranks[d], hinted[d], s.max_prob[d],
                                  np.zeros(len(c), bool)))
             kept[f"{system}_{d}"] = result.judges[d]
+            tests[f"{system}_{d}"] = judge_test(task, s, d)
         history["systems"][system] = result.history
         history["alpha"][system] = result.alpha
-    return columns, history, kept
+    return columns, history, kept, tests
 
 
 class RetrievalTask:

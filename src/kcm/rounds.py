@@ -105,17 +105,20 @@ def judge_inputs(task: Task, split: str, small_probs: np.ndarray) -> torch.Tenso
     return torch.as_tensor(x, dtype=torch.float32)
 
 
+def judge_targets(task: Task, split: str, small_probs: np.ndarray, router: str) -> torch.Tensor:
+    """A class judge's targets (labels) or, for `*_binary`, "is F_s right" (1/0)."""
+    y = task.labels(split)
+    return torch.as_tensor((small_probs.argmax(1) == y).astype(int) if router.endswith("_binary") else y,
+                           dtype=torch.long)
+
+
 def fit_judge(task: Task, state: SmallState, router: str, cfg: LoopConfig, seed: int) -> Judge:
     """A class judge (targets: labels) or, for `*_binary`, a judge of "is F_s right"."""
     kind, binary = router.removesuffix("_binary"), router.endswith("_binary")
-
-    def targets(split: str, probs: np.ndarray) -> torch.Tensor:
-        y = task.labels(split)
-        return torch.as_tensor((probs.argmax(1) == y).astype(int) if binary else y, dtype=torch.long)
-
     x_train, x_val = judge_inputs(task, "train", state.train), judge_inputs(task, "val", state.val)
     judge = Judge(x_train.shape[1], 2 if binary else task.n_classes, replace(cfg.judge, kind=kind, seed=seed))
-    judge.fit(x_train, targets("train", state.train), x_val, targets("val", state.val))
+    judge.fit(x_train, judge_targets(task, "train", state.train, router), x_val,
+              judge_targets(task, "val", state.val, router))
     return judge
 
 
@@ -187,13 +190,14 @@ def _rows(entry: str, large: str, labels, small_pred, large_pred, confidence, to
     }
 
 
-def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, dict[str, Judge]]:
+def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, dict[str, Judge], dict]:
     """Every system and router for every large model at one seed.
 
     Returns per-entry test columns (one dict of arrays per (large model, entry); entries are
     "system:<name>", "small:<name>" (the distilled F_s alone, no calls) and "router:<name>"),
-    a history (per system: rounds, calls on train, judge sizes) and the judges worth keeping
-    (round-0 routers, final MCM/KCM judges).
+    a history (per system: rounds, calls on train, judge sizes), the judges worth keeping
+    (round-0 routers, final MCM/KCM judges) and each kept judge's test inputs and targets
+    {name: (x, y)} (what compressing a judge is evaluated on).
     """
     from kcm.metrics import route_to_large
 
@@ -201,6 +205,8 @@ def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, d
     state0 = train_small(task, Teachers(), cfg, seed)
     judges0 = {name: fit_judge(task, state0, name, cfg, seed) for name in JUDGE_ROUTERS}
     kept = {f"round0_{name}": judge for name, judge in judges0.items()}
+    tests = {f"round0_{name}": (judge_inputs(task, "test", state0.test), judge_targets(task, "test", state0.test, name))
+             for name in judges0}
     history: dict = {
         "judges": {name: {"kind": j.config.kind, "width": j.width, "n_params": j.n_params(), "flops": j.flops()}
                    for name, j in judges0.items()},
@@ -229,4 +235,6 @@ def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, d
             history["systems"][f"{large}/{system}"] = result.history
             if result.judge is not None:
                 kept[f"{large}_{system}"] = result.judge
-    return columns, history, kept
+                tests[f"{large}_{system}"] = (judge_inputs(task, "test", result.small_test),
+                                              judge_targets(task, "test", result.small_test, LOOP_SYSTEMS[system]))
+    return columns, history, kept, tests

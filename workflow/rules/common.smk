@@ -71,5 +71,12 @@ ARTIFACTS = []
 
 
 def code(*modules):
-    """Library files a rule depends on, as inputs, so editing them reruns the rule."""
-    return [str(REPO / "src" / "kcm" / m) for m in modules]
+    """Library files a rule depends on, as inputs, so editing them reruns the rule; a name
+    ending in a slash stands for every module of that package."""
+    files = []
+    for m in modules:
+        if m.endswith("/"):
+            files += sorted(str(p) for p in (REPO / "src" / "kcm" / m).glob("*.py"))
+        else:
+            files.append(str(REPO / "src" / "kcm" / m))
+    return files

@@ -174,6 +174,7 @@ rule experiment_language:
         outputs=f"{LANG_DIR}/seed{{seed}}/outputs.parquet",
         history=f"{LANG_DIR}/seed{{seed}}/history.json",
         judges=expand(f"{LANG_DIR}/seed{{{{seed}}}}/judges/{{name}}.safetensors", name=LANGUAGE_JUDGES),
+        judge_tests=f"{LANG_DIR}/seed{{seed}}/judges/test_inputs.safetensors",
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),

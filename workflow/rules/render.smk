@@ -271,3 +271,81 @@ rule fig_routing_retrieval:
     shell:
         "python -m kcm render fig_routing_retrieval --metrics {input.metrics} --curves {input.curves}"
         " --card {input.card} --png {output} > {log} 2>&1"
+
+
+# SHARe-KAN.
+TARGETS["table_compression"] = [f"{RESULTS}/tables/table_compression.md", f"{RESULTS}/tables/table_compression.csv"]
+TARGETS["table_heads"] = [f"{RESULTS}/tables/table_heads.md", f"{RESULTS}/tables/table_heads.csv"]
+TARGETS["table_edge"] = [f"{RESULTS}/tables/table_edge.md", f"{RESULTS}/tables/table_edge.csv"]
+TARGETS["fig_compression"] = [f"{RESULTS}/figures/fig_compression.png"]
+
+
+rule table_compression:
+    message:
+        "Table: SHARe-KAN codebook sweep, FP32 / Int8, and the pruning baseline on the dense KAN head"
+    input:
+        sweep=rules.share_sweep.output[0],
+        code=code("report/share_tables.py", "report/common.py", "report/deviations.py"),
+    output:
+        md=report(TARGETS["table_compression"][0], caption="../report/table_compression.rst", category="SHARe-KAN"),
+        csv=TARGETS["table_compression"][1],
+    log:
+        f"{LOGS}/table_compression.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_compression --metrics {input.sweep} --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+rule table_heads:
+    message:
+        "Table: SHARe-KAN on every KAN judge, and N heads sharing one codebook"
+    input:
+        judges=rules.share_judges.output[0],
+        sweep=rules.share_sweep.output[0],
+        code=code("report/share_tables.py", "report/common.py", "report/deviations.py"),
+    output:
+        md=report(TARGETS["table_heads"][0], caption="../report/table_heads.rst", category="SHARe-KAN"),
+        csv=TARGETS["table_heads"][1],
+    log:
+        f"{LOGS}/table_heads.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_heads --runs {input.judges} --metrics {input.sweep}"
+        " --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+rule table_edge:
+    message:
+        "Table: ExecuTorch .pte size, planned arena, RSS and latency of dense vs compressed heads"
+    input:
+        facts=rules.share_edge.output.facts,
+        runtime=rules.share_edge.output.runtime,
+        code=code("report/share_tables.py", "report/common.py", "report/deviations.py"),
+    output:
+        md=report(TARGETS["table_edge"][0], caption="../report/table_edge.rst", category="SHARe-KAN"),
+        csv=TARGETS["table_edge"][1],
+    log:
+        f"{LOGS}/table_edge.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_edge --metrics {input.facts} --runs {input.runtime}"
+        " --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+rule fig_compression:
+    message:
+        "Figure: accuracy against storage, every codebook size and precision (SHARe-KAN)"
+    input:
+        sweep=rules.share_sweep.output[0],
+        code=code("report/fig_compression.py"),
+    output:
+        report(TARGETS["fig_compression"][0], caption="../report/fig_compression.rst", category="SHARe-KAN"),
+    log:
+        f"{LOGS}/fig_compression.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render fig_compression --metrics {input.sweep} --png {output} > {log} 2>&1"

@@ -172,13 +172,14 @@ rule experiment_retrieval:
         card=RETRIEVAL_DATA.output.card,
         large=RETRIEVAL_LARGE.output.embeddings,
         code=code(
-            "retrieval_loop.py", "retrieval_metrics.py", "models/small_retrieval.py", "judges.py", "kan.py",
-            "metrics.py", "tasks/retrieval.py", "io.py",
+            "retrieval_loop.py", "retrieval_metrics.py", "models/small_retrieval.py", "models/contrastive.py",
+            "judges.py", "kan.py", "metrics.py", "experiment.py", "tasks/retrieval.py", "io.py",
         ),
     output:
         outputs=f"{RET_DIR}/seed{{seed}}/outputs.parquet",
         history=f"{RET_DIR}/seed{{seed}}/history.json",
         judges=expand(f"{RET_DIR}/seed{{{{seed}}}}/judges/{{name}}.safetensors", name=RETRIEVAL_JUDGES),
+        judge_tests=f"{RET_DIR}/seed{{seed}}/judges/test_inputs.safetensors",
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),

@@ -150,6 +150,7 @@ rule experiment_vision:
         outputs=f"{VIS_DIR}/seed{{seed}}/outputs.parquet",
         history=f"{VIS_DIR}/seed{{seed}}/history.json",
         judges=expand(f"{VIS_DIR}/seed{{{{seed}}}}/judges/{{name}}.safetensors", name=VISION_JUDGES),
+        judge_tests=f"{VIS_DIR}/seed{{seed}}/judges/test_inputs.safetensors",
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),

@@ -134,6 +134,26 @@ DEVIATIONS: dict[str, str] = {
         "Seeds vary the small model's initialisation and batches, folds and judge "
         "initialisation; the data split and the large model are fixed."
     ),
+    "share.task": (
+        "SHARe-KAN compresses a KAN detection head on ResNet-50 (PASCAL VOC mAP, COCO zero-shot "
+        "retention); ours is a KAN classification head on frozen EfficientNet-Lite0 features of the "
+        "vision data (test accuracy), plus every KAN judge of the KCM experiments. No detector, no mAP."
+    ),
+    "share.head": (
+        "The paper does not give its head's widths, grid or training; ours is [1280, 32, classes] with "
+        "G = 10, k = 3 (config share.head), trained full-batch here, far smaller than its 58.67 MB head."
+    ),
+    "share.gsb": (
+        "The paper does not state the GSB equations, K or the Int8 scheme. Ours (DESIGN.md): per edge "
+        "b = mean(c), g = ||c - b||, s = (c - b)/g on the effective coefficients (scale_sp folded in); one "
+        "k-means codebook per layer (scikit-learn, seeded); affine Int8 per tensor for codebook, gains and "
+        "biases (and base weights with int8+base); indices packed at ceil(log2 K) bits; MB = 10^6 bytes."
+    ),
+    "share.edge": (
+        "The paper's LUTHAM runtime maps the codebook into on-chip L2 on an unnamed device; ours is "
+        "ExecuTorch on a 2-core x86 CPU with XNNPACK and portable kernels. Cache residency is not "
+        "measured (no portable counter); memory is the planned arena and RSS deltas."
+    ),
 }
 
 

@@ -214,6 +214,7 @@ def run(data_dir: Path, embeddings: Path, seed: int, params: dict, out_dir: Path
     """One seed: outputs.parquet (per test query and entry), history.json, judges/*.safetensors."""
     import pandas as pd
 
+    from kcm.experiment import write_judges
     from kcm.io import write_json, write_parquet
     from kcm.models.small_retrieval import SmallRetrieval, query_macs
     from kcm.retrieval_loop import run_all
@@ -222,7 +223,7 @@ def run(data_dir: Path, embeddings: Path, seed: int, params: dict, out_dir: Path
     cfg = loop_config(params)
     pairs = load_pairs(data_dir)
     task, featurizer = build_task(data_dir, embeddings, cfg, pairs)
-    columns, history, judges = run_all(task, cfg, seed)
+    columns, history, judges, tests = run_all(task, cfg, seed)
     train = task.splits["train"]
     small = SmallRetrieval(train.image_x.shape[1], train.text_x.shape[1], cfg.small.dim, seed)
     history["small"] = {"params": small.n_params(), "featurizer_params": featurizer.n_params(),
@@ -238,8 +239,7 @@ def run(data_dir: Path, embeddings: Path, seed: int, params: dict, out_dir: Path
         frames.append(frame)
     out_dir = Path(out_dir)
     write_parquet(out_dir / "outputs.parquet", pd.concat(frames, ignore_index=True))
-    for name, judge in sorted(judges.items()):
-        judge.save(out_dir / "judges" / f"{name}.safetensors")
+    write_judges(out_dir / "judges", judges, tests)
     history.update({"params": json.loads(json.dumps(params)), "seed": seed})
     write_json(out_dir / "history.json", history)
 

@@ -1,0 +1,108 @@
+# SHARe-KAN (arXiv 2512.15742 v2): dense KAN heads on the vision large model's features, the
+# compression sweeps on them and on every KAN judge the experiments trained, and the ExecuTorch
+# runtime of dense vs compressed heads.
+
+SHARE = config["share"]
+SHARE_DIR = f"{RESULTS}/share"
+SHARE_PARAMS = json.dumps(SHARE, sort_keys=True)
+JUDGE_FOLDERS = (
+    expand(f"{LANG_DIR}/seed{{seed}}/judges", seed=config["language"]["seeds"])
+    + expand(f"{VIS_DIR}/seed{{seed}}/judges", seed=config["vision"]["seeds"])
+    + expand(f"{RET_DIR}/seed{{seed}}/judges", seed=config["retrieval"]["seeds"])
+)
+ARTIFACTS.append(f"{SHARE_DIR}/heads.safetensors")
+
+
+rule share_heads:
+    message:
+        "Dense KAN heads (and the MLP / linear heads they are compared with) on the frozen Lite0 features"
+    input:
+        card=VISION_DATA.output.card,
+        features=rules.features_vision.output[0],
+        code=code("tasks/share_heads.py", "kan.py", "tasks/vision_features.py", "tasks/vision.py", "io.py"),
+    output:
+        f"{SHARE_DIR}/heads.safetensors",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        params=SHARE_PARAMS,
+    log:
+        f"{LOGS}/share_heads.log",
+    benchmark:
+        f"{BENCH}/share_heads.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm share heads --data {params.data} --features {input.features}"
+        " --params {params.params:q} --out {output} > {log} 2>&1"
+
+
+rule share_sweep:
+    message:
+        "SHARe-KAN on the dense head: codebook sizes x precisions, pruning, shared codebooks for N heads"
+    input:
+        card=VISION_DATA.output.card,
+        features=rules.features_vision.output[0],
+        heads=rules.share_heads.output[0],
+        code=code("compress/", "tasks/share_experiment.py", "tasks/share_heads.py", "kan.py", "io.py"),
+    output:
+        f"{SHARE_DIR}/compression.json",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        params=SHARE_PARAMS,
+    log:
+        f"{LOGS}/share_sweep.log",
+    benchmark:
+        f"{BENCH}/share_sweep.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm share sweep --data {params.data} --features {input.features} --heads {input.heads}"
+        " --params {params.params:q} --out {output} > {log} 2>&1"
+
+
+rule share_judges:
+    message:
+        "SHARe-KAN on every KAN judge of the language, vision and retrieval experiments"
+    input:
+        tests=[f"{folder}/test_inputs.safetensors" for folder in JUDGE_FOLDERS],
+        code=code("compress/", "tasks/share_experiment.py", "judges.py", "kan.py", "io.py"),
+    output:
+        f"{SHARE_DIR}/judges.json",
+    params:
+        folders=" ".join(JUDGE_FOLDERS),
+        params=SHARE_PARAMS,
+    log:
+        f"{LOGS}/share_judges.log",
+    benchmark:
+        f"{BENCH}/share_judges.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm share judges --judges {params.folders} --params {params.params:q} --out {output} > {log} 2>&1"
+
+
+rule share_edge:
+    message:
+        "ExecuTorch: dense vs SHARe-KAN heads as .pte, planned arena, RSS and batch-1 latency in a fresh process"
+    input:
+        card=VISION_DATA.output.card,
+        features=rules.features_vision.output[0],
+        heads=rules.share_heads.output[0],
+        code=code("edge/", "compress/", "tasks/share_experiment.py", "tasks/share_heads.py", "kan.py", "io.py"),
+    output:
+        facts=f"{SHARE_DIR}/edge/facts.json",
+        runtime=f"{SHARE_DIR}/edge/runtime.json",
+        # dense KAN, one SHARe-KAN head per precision, the MLP (kcm.tasks.share_experiment.edge_variants)
+        pte=expand(f"{SHARE_DIR}/edge/head{{i}}.pte", i=range(2 + len(SHARE["edge"]["precisions"]))),
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        params=SHARE_PARAMS,
+    log:
+        f"{LOGS}/share_edge.log",
+    benchmark:
+        f"{BENCH}/share_edge.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm share edge --data {params.data} --features {input.features} --heads {input.heads}"
+        " --params {params.params:q} --out {output.facts} --runtime {output.runtime} > {log} 2>&1"
