@@ -191,3 +191,14 @@ def test_share_tables_come_from_the_compression_artifacts(run):
     assert {p.name for p in (root / "share/edge").glob("*.pte")} == {f["file"] for f in facts.values()}
     assert (root / "figures/fig_compression.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+
+def test_claims_table_has_a_verdict_for_every_headline_claim(run):
+    root = run / "results" / "test"
+    claims = pd.read_csv(root / "tables/table_claims.csv")
+    assert len(claims) == 9 and set(claims["paper"]) == {"KCM", "SHARe-KAN"}
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "not supported", "not testable here"}
+    # the measurement column is read from the artifacts it names
+    fifty = max(json.loads((root / "share/compression.json").read_text())["multi_head"]["scaling"], key=lambda s: s["heads"])
+    row = claims[claims["claim"].str.startswith("13.9×")].iloc[0]
+    assert f"{fifty['ratio']:.2f}×" in row["ours"] and row["source"] == "share/compression.json"

@@ -350,6 +350,11 @@ def _render(args: argparse.Namespace) -> None:
         from kcm.report import fig_routing_retrieval
 
         fig_routing_retrieval.render(args.curves, args.metrics, args.png)
+    elif args.name == "table_claims":
+        from kcm.report import table_claims
+
+        language, vision, retrieval, compression, *forgetting = args.runs
+        table_claims.render(language, vision, retrieval, forgetting, compression, args.md, args.csv)
     elif args.name == "table_compression":
         from kcm.report import share_tables
 
@@ -593,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "table_language_prompted", "table_calls", "fig_routing_language",
                                          "table_vision_lt", "fig_vision_per_class", "table_forgetting",
                                          "table_retrieval", "fig_routing_retrieval", "table_compression",
-                                         "table_heads", "table_edge", "fig_compression"])
+                                         "table_heads", "table_edge", "fig_compression", "table_claims"])
     render.add_argument("--runs", type=Path, nargs="+", help="table_forgetting: one JSON per seed; table_heads: "
                         "the judges JSON; table_edge: the runtime JSON")
     render.add_argument("--curves", type=Path)

@@ -349,3 +349,29 @@ rule fig_compression:
         CONDA_ENV
     shell:
         "python -m kcm render fig_compression --metrics {input.sweep} --png {output} > {log} 2>&1"
+
+
+# Every headline claim of both papers beside our measurement (artifacts only).
+TARGETS["table_claims"] = [f"{RESULTS}/tables/table_claims.md", f"{RESULTS}/tables/table_claims.csv"]
+
+
+rule table_claims:
+    message:
+        "Table: the papers' headline claims against our measurements, with verdicts"
+    input:
+        language=rules.metrics_language.output.metrics,
+        vision=rules.metrics_vision.output.metrics,
+        retrieval=rules.metrics_retrieval.output.metrics,
+        compression=rules.share_sweep.output[0],
+        forgetting=expand(f"{VIS_DIR}/forgetting/seed{{seed}}.json", seed=config["vision"]["seeds"]),
+        code=code("report/table_claims.py", "report/common.py", "report/deviations.py", "system_metrics.py"),
+    output:
+        md=report(TARGETS["table_claims"][0], caption="../report/table_claims.rst", category="Claims"),
+        csv=TARGETS["table_claims"][1],
+    log:
+        f"{LOGS}/table_claims.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm render table_claims --runs {input.language} {input.vision} {input.retrieval}"
+        " {input.compression} {input.forgetting} --md {output.md} --csv {output.csv} > {log} 2>&1"
