@@ -40,3 +40,14 @@ def server():
     yield srv
     srv.httpd.shutdown()
     srv.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def test_config_run(tmp_path_factory) -> Path:
+    """config/test.yaml's whole `all`, run locally once per session (the end-to-end tests read
+    it; the Slurm test compares its own run with it byte for byte)."""
+    from workflow_runner import TEST_CONFIG, snakemake
+
+    workdir = tmp_path_factory.mktemp("run")
+    snakemake(workdir, "all", "--cores", "2", *TEST_CONFIG)
+    return workdir

@@ -54,3 +54,48 @@ def test_applies_only_to_the_paper_profile():
         assert not applies({**PAPER, **change}), change
     assert not applies({"dataset": "coco_karpathy"})
     assert not applies({})
+
+
+def test_vision_band_edges_are_inclusive():
+    from kcm.reference_gates import OUTSIDE, VISION_BAND, WITHIN, vision_gate
+
+    low, high = VISION_BAND
+    assert vision_gate(low)["verdict"] == vision_gate(high)["verdict"] == vision_gate(38.3)["verdict"] == WITHIN
+    assert vision_gate(low - 0.1)["verdict"] == vision_gate(high + 0.1)["verdict"] == OUTSIDE
+    with pytest.raises(ValueError, match="percentage"):
+        vision_gate(0.383 * 1000)
+
+
+def test_vision_gate_applies_only_to_the_ce_resnet32_baseline():
+    from kcm.reference_gates import vision_applies
+
+    assert vision_applies("cifar100_lt", 32, 100)
+    assert not vision_applies("cifar100_lt", 32, 50)
+    assert not vision_applies("cifar100_lt", 8, 100)
+    assert not vision_applies("mnist_lt", 32, 100)
+
+
+def _vision_inputs(dataset, depth, imbalance, overall):
+    metrics = {"large": {"lite0": {"system:small": {"accuracy": {"mean": overall}}}}}
+    return metrics, {"dataset": dataset, "long_tail": {"imbalance": imbalance}}, {"small": {"depth": depth}}
+
+
+def test_vision_table_reports_the_gate_and_a_miss_is_not_hidden():
+    from kcm.report.table_vision_lt import gate
+
+    assert gate(*_vision_inputs("cifar100_lt", 32, 100, 0.381)).endswith("38.1 % is within band.")
+    assert gate(*_vision_inputs("cifar100_lt", 32, 100, 0.30)).endswith("30.0 % is outside band.")
+    line = gate(*_vision_inputs("mnist_lt", 8, 30, 0.63))
+    assert "not applicable to this run (mnist_lt, ResNet-8, imbalance 30)" in line
+
+
+def test_retrieval_table_reports_the_gate_on_the_paper_profile_only():
+    from kcm.report.table_retrieval import gate_line
+
+    paper = {"dataset": "coco_karpathy", "large": {"kind": "openclip", "model": "ViT-B-32", "pretrained": "openai"}}
+    metrics = {"entries": {"system:large": {"i2t": {"r1": {"mean": 0.495}}, "t2i": {"r1": {"mean": 0.262}}}}}
+    line = gate_line(metrics, paper)
+    assert "I2T R@1 49.5 vs 50.1 (-0.6 points, within band)" in line
+    assert "T2I R@1 26.2 vs 30.4 (-4.2 points, outside band)" in line
+    embedded = gate_line(metrics, {"dataset": "twemoji", "large": {"kind": "custom_clip"}})
+    assert "not applicable to this run (twemoji, large model custom_clip)" in embedded

@@ -117,3 +117,11 @@ def test_bad_inputs_are_errors(sim, c2i, match):
 def test_k_must_be_positive():
     with pytest.raises(ValueError, match="K must be"):
         rm.recall_from_ranks(np.array([0, 1]), ks=(0,))
+
+
+def test_rsum_is_the_sum_of_recall_at_1_5_10():
+    from kcm.retrieval_metrics import recall_from_ranks, rsum
+
+    ranks = np.array([0, 0, 3, 7, 12, 40])
+    assert rsum(ranks) == pytest.approx(sum(recall_from_ranks(ranks).values()))
+    assert rsum(ranks) == pytest.approx(2 / 6 + 3 / 6 + 4 / 6)

@@ -3,33 +3,19 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from kcm.report.common import pct
-from workflow_runner import REPO, planned_jobs, snakemake
+from workflow_runner import REPO, planned_jobs, result_files, snakemake
 
 pytestmark = pytest.mark.slow
 ARGS = ("--cores", "2", "--configfile", str(REPO / "config" / "test.yaml"))
-VOLATILE = {"logs", "benchmarks"}  # timings and timestamps: not results
-# Measurements that vary from run to run by nature (RSS, latency) and the table showing them.
-MEASURED = {"share/edge/runtime.json", "tables/table_edge.md", "tables/table_edge.csv"}
-
-
-def result_files(workdir: Path) -> dict[str, bytes]:
-    root = workdir / "results" / "test"
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).parts[0] not in VOLATILE and str(p.relative_to(root)) not in MEASURED
-    }
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    snakemake(workdir, "all", *ARGS)
-    return workdir
+def run(test_config_run):
+    return test_config_run
 
 
 def test_all_builds_every_registered_output(run):
@@ -87,16 +73,45 @@ def test_rerun_in_a_fresh_folder_reproduces_every_result_byte(run, tmp_path):
     assert first["metrics/text_baseline.json"] == second["metrics/text_baseline.json"]
 
 
-def test_named_target_rebuilds_just_that_table(run):
-    table = run / "results" / "test" / "tables" / "table_text_baseline.md"
-    before = table.read_bytes()
-    table.unlink()
-    dry = snakemake(run, "table_text_baseline", "-n", *ARGS)
-    assert planned_jobs(dry) == {"table_text_baseline": 1}
-    snakemake(run, "table_text_baseline", *ARGS)
-    assert table.read_bytes() == before
+def rendered_targets(workdir: Path) -> list[str]:
+    """Every table and figure target the workflow defines (render rules are named table_*/fig_*)."""
+    rules = snakemake(workdir, "--list-rules", *ARGS).stdout.split()
+    return sorted(r for r in rules if r.startswith(("table_", "fig_")))
+
+
+def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
+    root = run / "results" / "test"
+    targets = rendered_targets(run)
+    assert len(targets) == 16
+    files = {t: sorted([*root.glob(f"tables/{t}.*"), *root.glob(f"figures/{t}.*")]) for t in targets}
+    assert all(files.values()), [t for t, f in files.items() if not f]
+    before = {p: p.read_bytes() for f in files.values() for p in f}
+    for target, paths in files.items():  # delete one, plan, put it back: only its render job runs
+        for p in paths:
+            p.unlink()
+        assert planned_jobs(snakemake(run, target, "-n", *ARGS)) == {target: 1}, target
+        for p in paths:
+            p.write_bytes(before[p])
+    for p in before:
+        p.unlink()
+    rebuilt = snakemake(run, *targets, *ARGS)
+    assert planned_jobs(rebuilt) == {t: 1 for t in targets}  # no training, no metrics, just the renders
+    assert [p for p in before if p.read_bytes() != before[p]] == []
+    readme = (REPO / "README.md").read_text()
+    assert [t for t in targets if f"| `{t}` |" not in readme] == []  # the README lists every target
     again = snakemake(run, "all", *ARGS)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_changing_eps_reruns_exactly_the_results_it_affects(run):
+    """What `dvc diff` lists after an ε change is what Snakemake reruns: the vision loop and
+    everything read from it (metrics, its table and figure, the compressed judges, the claims
+    and the config snapshot), nothing of language, retrieval, forgetting or the SHARe-KAN head."""
+    dry = snakemake(run, "all", "-n", "--config", "vision={loop: {eps: 0.9}}", *ARGS)
+    assert planned_jobs(dry) == {
+        "all": 1, "config_snapshot": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
+        "fig_vision_per_class": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
+    }
 
 
 def test_language_tables_show_the_ladder_from_the_metrics(run):
@@ -110,21 +125,16 @@ def test_language_tables_show_the_ladder_from_the_metrics(run):
         kcm = metrics["large"][large]["system:kcm"]["accuracy"]
         assert f"{100 * kcm['mean']:.1f} ± {100 * kcm['std']:.1f}" in rows[-1]
         assert "eps = 0.98" in md and "seeds [0, 1]" in md and "Deviation (language.large)" in md
-        assert "KCM − MCM accuracy, paired by seed" in md
+        kcm_vs_mcm = [a - b for a, b in zip(kcm["values"], metrics["large"][large]["system:mcm"]["accuracy"]["values"])]
+        t = stats.ttest_1samp(kcm_vs_mcm, 0.0)
+        assert f"KCM − MCM accuracy: {100 * np.mean(kcm_vs_mcm):+.1f}" in md
+        assert (f"(paired t-test over 2 seeds: t = {t.statistic:.2f}, p = {t.pvalue:.2g})" in md
+                or "(paired t-test undefined: the same difference in every seed)" in md)
     calls = pd.read_csv(root / "tables/table_calls.csv")
     assert set(calls["router"]) == {"random", "max_softmax", "mlp", "kan", "mlp_binary", "kan_binary", "oracle"}
     assert (root / "figures/fig_routing_language.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     judges = sorted(p.name for p in (root / "language/seed0/judges").iterdir())
     assert "a_kcm.safetensors" in judges and "round0_kan.safetensors" in judges
-
-
-def test_a_language_table_rebuilds_without_rerunning_the_experiment(run):
-    table = run / "results" / "test" / "tables" / "table_calls.md"
-    before = table.read_bytes()
-    table.unlink()
-    assert planned_jobs(snakemake(run, "table_calls", "-n", *ARGS)) == {"table_calls": 1}
-    snakemake(run, "table_calls", *ARGS)
-    assert table.read_bytes() == before
 
 
 def test_vision_tables_report_groups_and_the_forgetting_check(run):
@@ -134,6 +144,9 @@ def test_vision_tables_report_groups_and_the_forgetting_check(run):
     rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert rows == ["ResNet-8", "ResNet-8+MCM", "ResNet-8+KCM", "Large", "Large+MCM", "Large+KCM"]
     assert f"Few (< 20): {card['groups']['members']['few']}" in md  # membership printed in the footer
+    assert "Reference gate (CE ResNet-32 on CIFAR-100-LT at imbalance 100, 37.3–39.3 %, anchors.md §5.1): " \
+           "not applicable to this run (mnist_lt, ResNet-8" in md
+    assert "KCM − MCM system Few: " in md
     metrics = json.loads((root / "metrics/vision.json").read_text())
     small = metrics["large"]["lite0"]["system:small"]
     assert small["large_fraction"]["mean"] == 0 and small["few_accuracy"]["mean"] is not None
@@ -158,17 +171,13 @@ def test_retrieval_table_shows_recall_and_calls_from_the_metrics(run):
     kcm = metrics["entries"]["system:kcm"]
     assert rows["CLIP+KCM"][1] == f"{100 * kcm['i2t']['r1']['mean']:.1f} ± {100 * kcm['i2t']['r1']['std']:.1f}"
     assert rows["CLIP"][7:] == ["100.0 ± 0.0", "100.0 ± 0.0"] and rows["Small"][7:] == ["0.0 ± 0.0", "0.0 ± 0.0"]
-    assert "Deviation (retrieval.hint)" in md and "KCM − MCM, paired by seed" in md
+    assert "Deviation (retrieval.hint)" in md and "KCM − MCM I2T R@1: " in md and "paired t-test" in md
+    assert "Reference gate (zero-shot ViT-B/32 (openai) on COCO 5k, anchors.md §5.2): not applicable" in md
     # the large model was saved and reloaded through open_clip; its embeddings are what the loop used
     model_dir = root / "retrieval/custom_clip"
     assert {p.name for p in model_dir.iterdir()} >= {"open_clip_config.json", "open_clip_model.safetensors"}
     assert "site-packages" not in (model_dir / "open_clip_config.json").read_text()  # no machine path saved
     assert (root / "figures/fig_routing_retrieval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = root / "tables/table_retrieval.md"
-    table.unlink()
-    assert planned_jobs(snakemake(run, "table_retrieval", "-n", *ARGS)) == {"table_retrieval": 1}
-    snakemake(run, "table_retrieval", *ARGS)
-    assert table.read_text() == md
 
 
 def test_share_tables_come_from_the_compression_artifacts(run):

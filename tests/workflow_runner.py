@@ -8,6 +8,20 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_CONFIG = ("--configfile", str(REPO / "config" / "test.yaml"))  # last: it takes every argument after it
+VOLATILE = {"logs", "benchmarks"}  # timings and timestamps: not results
+# Measurements that vary from run to run by nature (RSS, latency) and the table showing them.
+MEASURED = {"share/edge/runtime.json", "tables/table_edge.md", "tables/table_edge.csv"}
+
+
+def result_files(workdir: Path) -> dict[str, bytes]:
+    """Every result file of a config/test.yaml run (relative path -> bytes), bar timings and measurements."""
+    root = workdir / "results" / "test"
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] not in VOLATILE and str(p.relative_to(root)) not in MEASURED
+    }
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -34,7 +34,7 @@ from sklearn.model_selection import KFold
 from kcm.judges import Judge, JudgeConfig
 from kcm.metrics import route_to_large
 from kcm.models.small_retrieval import RetrievalTeachers, SmallRetrievalParams, fit_small_retrieval
-from kcm.retrieval_metrics import i2t_ranks, t2i_ranks
+from kcm.retrieval_metrics import i2t_ranks, rsum, t2i_ranks
 
 DIRECTIONS = ("i2t", "t2i")
 JUDGE_ROUTERS = ("mlp", "kan")
@@ -97,6 +97,13 @@ class Scored:
     max_prob: dict[str, np.ndarray]  # max softmax over the gallery at F_s's logit scale
     sim: np.ndarray | None = None  # (n_images, n_captions), kept for the test split
 
+    @classmethod
+    def zeros(cls, n_images: int, n_captions: int, top_m: int) -> "Scored":
+        """Empty per-query arrays for a split, filled fold by fold."""
+        n = {"i2t": n_images, "t2i": n_captions}
+        return cls({d: np.zeros(n[d], np.int64) for d in n}, {d: np.zeros(n[d], np.int64) for d in n},
+                   {d: np.zeros((n[d], top_m), np.float32) for d in n}, {d: np.zeros(n[d]) for d in n})
+
 
 @dataclass
 class SmallState:
@@ -149,10 +156,7 @@ def train_small(task: "RetrievalTask", teachers: RetrievalTeachers, cfg: Retriev
     """F_s out of fold on train (each held-out fold scored in test-sized galleries), then on all of train."""
     train = task.splits["train"]
     n_img, n_cap = train.n_images, len(train.caption_to_image)
-    oof = Scored({d: np.zeros(n, np.int64) for d, n in (("i2t", n_img), ("t2i", n_cap))},
-                 {d: np.zeros(n, np.int64) for d, n in (("i2t", n_img), ("t2i", n_cap))},
-                 {d: np.zeros((n, cfg.top_m), np.float32) for d, n in (("i2t", n_img), ("t2i", n_cap))},
-                 {d: np.zeros(n) for d, n in (("i2t", n_img), ("t2i", n_cap))})
+    oof = Scored.zeros(n_img, n_cap, cfg.top_m)
     gallery = task.splits["test"].n_images
     for fit_rows, held_out in KFold(cfg.folds, shuffle=True, random_state=seed).split(np.arange(n_img)):
         model = task.fit_small(fit_rows, teachers, cfg, seed)
@@ -216,30 +220,31 @@ def hinted_scores(large_sim: np.ndarray, large_gallery: np.ndarray, hint: np.nda
     return np.where(inside, hinted + SHIFT, small_q - SHIFT)
 
 
+def direction_ranks(data: SplitData, large_sim: np.ndarray, small_sim: np.ndarray, top1: np.ndarray,
+                    direction: str, alpha: float, shortlist: int) -> np.ndarray:
+    """F_l's ranks in one direction with the hint (top1) and shortlist of this F_s; large_sim is
+    F_l's images × captions cosines, computed once by the caller."""
+    gallery = data.large_text if direction == "i2t" else data.large_image
+    s = hinted_scores(directional(large_sim, direction), gallery, top1, alpha,
+                      directional(small_sim, direction), shortlist)
+    return ranks_of(directional(s, direction), data.caption_to_image, direction)
+
+
 def large_ranks(data: SplitData, small_sim: np.ndarray, top1: dict, alpha: dict, shortlist: int) -> dict[str, np.ndarray]:
     """F_l's ranks per direction with the hint and shortlist of this F_s."""
     large_sim = data.large_image @ data.large_text.T
-    gallery = {"i2t": data.large_text, "t2i": data.large_image}
-    out = {}
-    for d in DIRECTIONS:
-        s = hinted_scores(directional(large_sim, d), gallery[d], top1[d], alpha[d],
-                          directional(small_sim, d), shortlist)
-        out[d] = ranks_of(directional(s, d), data.caption_to_image, d)
-    return out
-
-
-def rsum(ranks: np.ndarray) -> float:
-    return float(sum((ranks < k).mean() for k in (1, 5, 10)))
+    return {d: direction_ranks(data, large_sim, small_sim, top1[d], d, alpha[d], shortlist) for d in DIRECTIONS}
 
 
 def fit_alpha(task: "RetrievalTask", state: SmallState, cfg: RetrievalLoopConfig) -> dict[str, float]:
     """Per direction, the hint weight with the best val R@1+R@5+R@10 (ties: the smaller alpha)."""
     val = task.splits["val"]
     small_sim = state.model.similarity(val.image_x, val.text_x)
+    large_sim = val.large_image @ val.large_text.T  # once, not once per alpha and direction
     best = {}
     for d in DIRECTIONS:
-        results = [(rsum(large_ranks(val, small_sim, state.val.top1, {d: a, **{o: 0.0 for o in DIRECTIONS if o != d}},
-                                     cfg.shortlist)[d]), -a) for a in cfg.alphas]
+        results = [(rsum(direction_ranks(val, large_sim, small_sim, state.val.top1[d], d, a, cfg.shortlist)), -a)
+                   for a in cfg.alphas]
         best[d] = -max(results)[1]
     return best
 

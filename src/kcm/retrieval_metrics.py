@@ -71,6 +71,11 @@ def i2t_ranks(sim: np.ndarray, caption_to_image: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def rsum(ranks: np.ndarray, ks: Iterable[int] = (1, 5, 10)) -> float:
+    """R@1 + R@5 + R@10 as fractions (the model-selection score of retrieval work)."""
+    return float(sum((ranks < k).mean() for k in ks))
+
+
 def recall_from_ranks(ranks: np.ndarray, ks: Iterable[int] = (1, 5, 10)) -> dict[int, float]:
     """{K: fraction of queries with rank < K}; K beyond the gallery simply gives 1.0."""
     ranks = np.asarray(ranks)

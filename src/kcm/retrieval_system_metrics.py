@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from kcm import metrics
+from kcm.retrieval_metrics import rsum
 from kcm.system_metrics import router_curves, summary
 
 KS = (1, 5, 10)
@@ -28,7 +29,7 @@ def entry_metrics(frame: pd.DataFrame, best_curve: bool = False) -> dict:
         curve = metrics.routing_curve(small_ok, large_ok, frame["confidence"].to_numpy())
     return {
         **{f"r{k}": float((rank < k).mean()) for k in KS},
-        "rsum": float(sum((rank < k).mean() for k in KS)),
+        "rsum": rsum(rank, KS),
         "large_fraction": float(frame["to_large"].mean()),
         "small_r1": small_r1,
         "large_r1": large_r1,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from kcm import metrics
 
@@ -81,9 +82,26 @@ def aggregate(outputs: pd.DataFrame, classes: list[str], groups: dict[int, str] 
 
 
 def paired_difference(summary_a: dict, summary_b: dict) -> dict:
-    """a - b per seed (same seeds, same data): mean and std of the differences."""
-    diffs = [x - y for x, y in zip(summary_a["values"], summary_b["values"])]
-    return summary(diffs)
+    """a − b per seed (same seeds, same data): mean and std of the differences, and a
+    two-sided paired t-test of "no difference" over the seeds where both have a value."""
+    diffs = [None if x is None or y is None else x - y for x, y in zip(summary_a["values"], summary_b["values"])]
+    return {**summary(diffs), **paired_t_test([d for d in diffs if d is not None])}
+
+
+def paired_t_test(diffs: list[float]) -> dict:
+    """Student's t on paired differences (scipy's one-sample test against 0, which is the paired
+    test): {"n", "t", "p"}. t and p are None where the test is undefined: fewer than two pairs,
+    or every difference equal (zero spread, so no error estimate)."""
+    arr = np.asarray(diffs, dtype=float)
+    if arr.size < 2 or np.ptp(arr) == 0.0:
+        return {"n": int(arr.size), "t": None, "p": None}
+    result = stats.ttest_1samp(arr, 0.0)
+    return {"n": int(arr.size), "t": float(result.statistic), "p": float(result.pvalue)}
+
+
+def critical_t(n: int, alpha: float = 0.05) -> float:
+    """|t| a paired two-sided test over n seeds must exceed for p < alpha (4.30 at n = 3)."""
+    return float(stats.t.ppf(1 - alpha / 2, n - 1))
 
 
 def router_curves(outputs: pd.DataFrame, by: str, correct) -> pd.DataFrame:

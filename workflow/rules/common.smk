@@ -52,6 +52,9 @@ _job_defaults = {
     "MPLCONFIGDIR": str(_cache / "matplotlib"),
     "TORCHINDUCTOR_CACHE_DIR": str(_cache / "torchinductor"),
     "TORCHINDUCTOR_COMPILE_THREADS": "1",  # its worker pool competes for our 2 cores
+    # `--cores 8` on a 2-core machine runs more threads than cores: waiting OpenMP threads
+    # should sleep, not spin on a core another job needs (results do not depend on it).
+    "OMP_WAIT_POLICY": "PASSIVE",
     "DVC_NO_ANALYTICS": "1",
     "MALLOC_MMAP_THRESHOLD_": "33554432",
     "MALLOC_TRIM_THRESHOLD_": "4294967296",

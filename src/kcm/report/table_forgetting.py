@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, pm
+from kcm.report.common import markdown_table, paired, paired_test_note, pm
 from kcm.system_metrics import paired_difference, summary
 
 METRICS = [("Avg forgetting ↓", "average_forgetting"), ("Final accuracy", "final_accuracy"),
@@ -48,7 +48,8 @@ def render(run_paths: list[Path], card_path: Path, out_md: Path, out_csv: Path) 
         "after learning it, so low forgetting with low learning accuracy means the model never learnt). Class-incremental: one head over all classes, no task "
         "id at test time, no replay, plain cross-entropy; tasks learnt in sequence.",
         "",
-        f"- KAN − MLP average forgetting, paired by seed: {pm(diff)} points → {verdict}.",
+        f"- KAN − MLP average forgetting: {paired(diff)} → {verdict}.",
+        paired_test_note(len(runs)),
         f"- Tasks: {runs[0]['results']['kan']['tasks']} (classes in order, {params['classes_per_task']} per task); "
         f"{params['epochs_per_task']} epochs per task, lr {params['lr']}, batch {params['batch_size']}, "
         f"seeds {[r['seed'] for r in runs]}.",

@@ -54,7 +54,7 @@ def render(name: str, metrics_path: Path, card_path: Path, setup: dict, out_md: 
         "+D / +KD: one distillation round with hard / soft large-model labels, routed by the small "
         "model's max-softmax. +MCM / +KCM: the closed loop with an MLP / KAN judge of equal size.",
         "",
-        kcm_vs_mcm(metrics, large),
+        *kcm_vs_mcm(metrics, large),
         *footer(metrics, card, setup, large),
     ]
     write_text(out_md, markdown_table(TITLES[name], shown, notes, deviations(setup)))

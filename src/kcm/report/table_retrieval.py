@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from kcm import reference_gates
 from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, pm
+from kcm.report.common import markdown_table, paired, paired_test_note, pm
 from kcm.system_metrics import paired_difference
 
 ROWS = [
@@ -63,17 +64,18 @@ def routers_block(metrics: dict) -> list[str]:
             "their own distilled one):", "", to_markdown(frame), ""]
 
 
-def gate_line(metrics: dict, setup: dict) -> str | None:
-    """The paper profile's sanity gate: zero-shot ViT-B/32 on COCO 5k against published values."""
-    from kcm import reference_gates
-
+def gate_line(metrics: dict, setup: dict) -> str:
+    """The sanity gate line: zero-shot ViT-B/32 on COCO 5k against the published values on the
+    paper profile; elsewhere a line saying why there is no published value to check."""
+    reference = reference_gates.RETRIEVAL_REFERENCE
     if not reference_gates.applies(setup):
-        return None
+        large = setup.get("large") or {}
+        return reference_gates.not_applicable(reference, f"{setup.get('dataset')}, large model {large.get('kind')}")
     large = metrics["entries"]["system:large"]
     gate = reference_gates.retrieval_gate(100 * large["i2t"]["r1"]["mean"], 100 * large["t2i"]["r1"]["mean"])
-    parts = [f"{DIRECTIONS[d]} R@1 {g['ours']:.1f} vs {g['published']:.1f} ({g['difference']:+.1f} points, {g['verdict']})"
-             for d, g in gate.items()]
-    return "- Reference gate, zero-shot ViT-B/32 on COCO 5k (anchors.md §5.2): " + "; ".join(parts) + "."
+    parts = [f"{DIRECTIONS[d]} R@1 {gate[d]['ours']:.1f} vs {gate[d]['published']:.1f} "
+             f"({gate[d]['difference']:+.1f} points, {gate[d]['verdict']})" for d in DIRECTIONS]
+    return (f"- Reference gate ({reference}, ± {gate['tolerance']:g} points): " + "; ".join(parts) + ".")
 
 
 def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_csv: Path) -> None:
@@ -85,10 +87,9 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
     for header, d, key in columns():
         shown[header] = [pm(entries[entry][d][key]) for _, entry in ROWS]
     loop, small, large = metrics["params"]["loop"], metrics["small"], metrics["large"] or {}
-    diffs = "; ".join(
-        f"{DIRECTIONS[d]} R@1 {pm(paired_difference(entries['system:kcm'][d]['r1'], entries['system:mcm'][d]['r1']))}, "
-        f"APGR {pm(paired_difference(entries['system:kcm'][d]['apgr'], entries['system:mcm'][d]['apgr']))}"
-        for d in DIRECTIONS)
+    diffs = [f"- KCM − MCM {DIRECTIONS[d]} {name}: "
+             f"{paired(paired_difference(entries['system:kcm'][d][key], entries['system:mcm'][d][key]))}."
+             for d in DIRECTIONS for name, key in (("R@1", "r1"), ("APGR", "apgr"))]
     alphas = sorted({f"{a['i2t']:g}/{a['t2i']:g}" for seed in metrics["alpha"].values() for a in seed.values()})
     sizes = metrics["judges"]
     paper = "; ".join(f"{name} {'/'.join(f'{v:.1f}' for v in values)}" for name, values in PAPER.items())
@@ -99,7 +100,8 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
         f"{entries['system:small']['t2i']['n']} captions), mean ± std over seeds {metrics['seeds']}; Calls = % of "
         f"test queries sent to the large model at eps = {loop['eps']} (C_x = the judge's P(small top-1 right)).",
         *routers_block(metrics),
-        f"- KCM − MCM, paired by seed: {diffs} points.",
+        *diffs,
+        paired_test_note(len(metrics["seeds"])),
         f"- Paper (MSCOCO 5k, its CLIP): I2T R@1/5/10, T2I R@1/5/10 = {paper}. Not comparable in absolute "
         "terms (data and models differ, see the deviations); compare the direction of the differences.",
         f"- Data: {card['source']['name']}, split seed {card['seed']}.",
@@ -115,9 +117,7 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
         f"parameters; MLP width {sizes['mlp']['width']}, {sizes['mlp']['n_params']} parameters; "
         f"rounds = {loop['rounds']}, {loop['folds']}-fold out-of-fold outputs in test-sized galleries.",
     ]
-    line = gate_line(metrics, setup)
-    if line:
-        notes.append(line)
+    notes.append(gate_line(metrics, setup))
     deviations = (["retrieval.dataset"] if card.get("dataset") != "coco_karpathy" else []) + DEVIATIONS
     write_text(out_md, markdown_table("Image–text retrieval: Recall@K % and large-model calls", shown, notes,
                                       deviations))
