@@ -1,5 +1,6 @@
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -51,3 +52,27 @@ def test_config_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("run")
     snakemake(workdir, "all", "--cores", "2", *TEST_CONFIG)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def second_run(tmp_path_factory):
+    """config/test.yaml's `all` once more, in a fresh folder: through workflow/profiles/slurm on
+    a loopback Slurm cluster when one can start (tests/test_slurm.py checks that path), locally
+    otherwise. Either way the determinism test compares it with test_config_run byte for byte,
+    so the suite runs the test DAG twice, not three times."""
+    from slurm_run import run_all, start_cluster
+    from workflow_runner import TEST_CONFIG, snakemake
+
+    workdir = tmp_path_factory.mktemp("second_run")
+    cluster, why_not = start_cluster()
+    if cluster is None:
+        proc = snakemake(workdir, "all", "--cores", "2", *TEST_CONFIG, check=False)
+        yield SimpleNamespace(workdir=workdir, proc=proc, out=proc.stdout + proc.stderr, via="local", why_not=why_not)
+        return
+    try:
+        run = run_all(cluster, workdir)
+        run.via, run.why_not = "slurm", ""
+        yield run
+    finally:
+        cluster.stop()
+    assert cluster.leftover_pids() == []

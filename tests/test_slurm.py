@@ -1,8 +1,10 @@
 """The Slurm profile, for real: config/test.yaml's whole DAG through a single-node Slurm on loopback.
 
-The module starts munged, slurmctld and slurmd in a temp folder (tests/slurm_cluster.py), runs
-`snakemake --profile workflow/profiles/slurm all --configfile config/test.yaml` with the
-repository's Snakefile in a scratch folder, and stops the daemons afterwards. The node advertises
+The session fixture conftest.second_run starts munged, slurmctld and slurmd in a temp folder
+(tests/slurm_cluster.py), runs `snakemake --profile workflow/profiles/slurm all --configfile
+config/test.yaml` with the repository's Snakefile in a scratch folder (tests/slurm_run.py), and
+stops the daemons at the end of the session; the same run is the determinism test's second run
+(tests/test_workflow.py), so the suite builds the test DAG twice, not three times. The node advertises
 twice the largest request of the profile (CPUs, memory, two GPUs as GRES backed by /dev/null
 and /dev/zero), so every sbatch line of the paper profile is accepted as it stands while the
 test config's tiny jobs run on this machine's CPUs. Without slurmdbd `sacct` cannot answer, so
@@ -13,8 +15,9 @@ the profile's resources (sbatch job ids in Snakemake's log, each job's record in
 time limit, memory, CPUs, GPUs; the job's Slurm log file), and (c) the results are the local
 run's: every result file is byte-identical to the session's local run of the same config
 (conftest.test_config_run, which the end-to-end tests share), and Snakemake itself finds the
-DAG complete (`-n all`: nothing to be done). Skips, saying what failed and how to enable it, when the
-Slurm or munge binaries are missing or the daemons do not come up.
+DAG complete (`-n all`: nothing to be done). Skips, saying what failed and how to enable it, when
+the Slurm or munge binaries are missing or the daemons do not come up (the second run is then
+local).
 
 Time, 2-core VM otherwise idle: the Slurm run 277 s (the same DAG locally with --cores 2: 175 s;
 the difference is the plugin's status polling and Snakemake starting twice per job), the module
@@ -24,90 +27,26 @@ the difference is the plugin's status polling and Snakemake starting twice per j
 from __future__ import annotations
 
 import re
-import subprocess
-import time
 from collections import Counter
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
-import workflow_runner
-from slurm_cluster import LoopbackSlurm, SlurmUnavailable
+from slurm_run import PROFILE, profile, requested
 from workflow_runner import REPO, TEST_CONFIG, planned_jobs, result_files, snakemake
 
 pytestmark = pytest.mark.slow
-PROFILE = REPO / "workflow" / "profiles" / "slurm"
-CONFIG = TEST_CONFIG
-SLURM_ARGS = (
-    "--profile", str(PROFILE),
-    "--slurm-status-command", "squeue",  # no slurmdbd here (see the module docstring)
-    "--slurm-init-seconds-before-status-checks", "2",  # tiny jobs: poll soon (default 40 s)
-    "--slurm-keep-successful-logs",  # evidence for (b); the plugin deletes them by default
-)
-RUN_TIMEOUT = 30 * 60  # the run takes minutes; a lost job must fail the test, not hang it
-
-
-def profile() -> dict:
-    return yaml.safe_load((PROFILE / "config.yaml").read_text())
-
-
-def evaluate(value, attempt: int = 1) -> int:
-    """A profile resource at a given attempt (values may be expressions such as `8000 * attempt`)."""
-    return int(eval(str(value), {"__builtins__": {}, "min": min, "max": max}, {"attempt": attempt}))
-
-
-def requested(rule: str) -> dict:
-    """The resources the profile gives `rule` on its first attempt (cpus only where set)."""
-    prof = profile()
-    res = {k: evaluate(v) for k, v in prof["default-resources"].items() if k in ("mem_mb", "runtime")}
-    res.update({k: evaluate(v) for k, v in prof["set-resources"].get(rule, {}).items()})
-    return res
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    sizes = [requested(rule) for rule in profile()["set-resources"]]
-    cpus = max(r.get("cpus_per_task", 1) for r in sizes)
-    mem_mb = max(r["mem_mb"] for r in sizes)
-    # Two of the largest jobs at a time, as `--cores 2` runs two locally; MinJobAge: squeue
-    # (status polling, and the checks below) keeps every job of the run.
-    slurm = LoopbackSlurm(cpus=2 * cpus, mem_mb=2 * mem_mb, gpus=2, min_job_age=RUN_TIMEOUT + 600)
-    try:
-        slurm.start()
-    except SlurmUnavailable as err:
-        pytest.skip(f"loopback Slurm cluster unavailable: {err}")
-    yield slurm
-    slurm.stop()
-    assert slurm.leftover_pids() == []
-
-
-def with_timeout(run, seconds):
-    def wrapped(*args, **kwargs):
-        return run(*args, timeout=seconds, **kwargs)
-
-    return wrapped
-
-
-@pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("slurm_run")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in cluster.env.items():
-            mp.setenv(key, value)  # sbatch/squeue find the loopback cluster; jobs inherit it
-        # workflow_runner.snakemake has no timeout: give its subprocess.run one.
-        mp.setattr(workflow_runner, "subprocess", SimpleNamespace(run=with_timeout(subprocess.run, RUN_TIMEOUT)))
-        start = time.monotonic()
-        proc = snakemake(workdir, "all", *SLURM_ARGS, *CONFIG, check=False)
-        seconds = time.monotonic() - start
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"Slurm run failed:\n{out[-20000:]}\n{cluster.diagnostics()}"
-    print(f"Slurm run of config/test.yaml `all`: {seconds:.0f} s")
-    jobs = {}
-    for line in cluster.run("scontrol", "show", "job", "--oneliner").stdout.splitlines():
-        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-        jobs[fields["JobId"]] = fields
-    return SimpleNamespace(workdir=workdir, out=out, seconds=seconds, jobs=jobs)
+def slurm_run(second_run):
+    """The session's second run of the test DAG (conftest.second_run) when it went through Slurm."""
+    if second_run.via != "slurm":
+        pytest.skip(second_run.why_not)
+    assert second_run.proc.returncode == 0, (
+        f"Slurm run failed:\n{second_run.out[-20000:]}\n{second_run.cluster.diagnostics()}")
+    print(f"Slurm run of config/test.yaml `all`: {second_run.seconds:.0f} s")
+    return second_run
 
 
 def submissions(out: str) -> dict[str, str]:
@@ -128,7 +67,7 @@ def test_the_run_succeeds(slurm_run):
     assert f"Using profile {PROFILE} " in slurm_run.out
 
 
-def test_every_job_but_all_went_through_slurm_with_the_profiles_resources(slurm_run, cluster):
+def test_every_job_but_all_went_through_slurm_with_the_profiles_resources(slurm_run):
     planned = planned_jobs(SimpleNamespace(stdout=slurm_run.out, stderr=""))
     submitted = submissions(slurm_run.out)
     state = {job_id: slurm_run.jobs[job_id]["JobState"] for job_id in submitted}
@@ -153,13 +92,13 @@ def test_every_job_but_all_went_through_slurm_with_the_profiles_resources(slurm_
         log = slurm_run.workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}"
         assert any(p.name == f"{job_id}.log" for p in log.rglob("*.log")), (rule, job_id)
     # Slurm's own record of finished jobs agrees.
-    completed = re.findall(r"JobId=(\d+) .*?Name=(\S+) JobState=(\S+)", cluster.jobcomp.read_text())
+    completed = re.findall(r"JobId=(\d+) .*?Name=(\S+) JobState=(\S+)", slurm_run.cluster.jobcomp.read_text())
     assert {j for j, name, state in completed if name == run_id and state == "COMPLETED"} == set(submitted)
 
 
 def test_results_are_those_of_a_local_run(slurm_run, test_config_run):
     # Every registered output: Snakemake, on the local machine, finds nothing left to do.
-    again = snakemake(slurm_run.workdir, "all", "-n", *CONFIG)
+    again = snakemake(slurm_run.workdir, "all", "-n", *TEST_CONFIG)
     assert "Nothing to be done" in again.stdout + again.stderr
     # Every result file is byte-identical to the local run's (bar timings and the edge runtime
     # measurements): same data, models, metrics, tables and figures.

@@ -1,6 +1,8 @@
 """End to end: the DAG on config/test.yaml in a temp folder; content, determinism, named targets."""
 
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +66,10 @@ def test_table_shows_the_metrics_it_was_rendered_from(run):
     assert metrics["test"]["accuracy"] > 0.4
 
 
-def test_rerun_in_a_fresh_folder_reproduces_every_result_byte(run, tmp_path):
-    snakemake(tmp_path, "all", *ARGS)
-    first, second = result_files(run), result_files(tmp_path)
+def test_rerun_in_a_fresh_folder_reproduces_every_result_byte(run, second_run):
+    """The second run went through the loopback Slurm cluster where it could start, else locally."""
+    assert second_run.proc.returncode == 0, f"second run ({second_run.via}) failed:\n{second_run.out[-20000:]}"
+    first, second = result_files(run), result_files(second_run.workdir)
     assert sorted(first) == sorted(second)
     different = [name for name in first if first[name] != second[name]]
     assert different == []
@@ -103,11 +106,38 @@ def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_changing_eps_reruns_exactly_the_results_it_affects(run):
+def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
+    """`snakemake --report` (zip form: the same self-contained HTML plus the files it embeds)."""
+    import zipfile
+
+    report = tmp_path / "report.zip"
+    snakemake(run, "--report", str(report), *ARGS)
+    root = run / "results" / "test"
+    with zipfile.ZipFile(report) as archive:
+        names = archive.namelist()
+        html = archive.read(next(n for n in names if n.endswith("report.html"))).decode()
+        embedded = {Path(n).name: archive.read(n) for n in names if "/data/raw/" in n}
+    targets = rendered_targets(run)
+    shown = {Path(name).stem: name for name in embedded}
+    assert sorted(shown) == targets  # every table and figure, nothing else
+    for target, name in shown.items():
+        folder = "figures" if name.endswith(".png") else "tables"
+        assert embedded[name] == (root / folder / name).read_bytes(), target
+        # its caption, as the report shows it (the file's entry in the report's JSON, HTML in a string)
+        entry = re.search(r'"filename": "%s"[^{}]*?"caption": ("(?:[^"\\]|\\.)*")' % re.escape(name), html)
+        assert entry, f"no caption for {target}"
+        shown_caption = " ".join(unescape(re.sub(r"<[^>]+>", "", json.loads(entry.group(1)))).split())
+        written = " ".join((REPO / "workflow" / "report" / f"{target}.rst").read_text().split()[:6])
+        assert shown_caption.startswith(written), (target, shown_caption[:80])
+
+
+def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     """What `dvc diff` lists after an ε change is what Snakemake reruns: the vision loop and
     everything read from it (metrics, its table and figure, the compressed judges, the claims
     and the config snapshot), nothing of language, retrieval, forgetting or the SHARe-KAN head."""
-    dry = snakemake(run, "all", "-n", "--config", "vision={loop: {eps: 0.9}}", *ARGS)
+    overlay = tmp_path / "eps.yaml"
+    overlay.write_text("vision:\n  loop: {eps: 0.9}\n")
+    dry = snakemake(run, "all", "-n", *ARGS, str(overlay))  # a later --configfile overrides the earlier
     assert planned_jobs(dry) == {
         "all": 1, "config_snapshot": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
         "fig_vision_per_class": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,

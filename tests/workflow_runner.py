@@ -24,14 +24,17 @@ def result_files(workdir: Path) -> dict[str, bytes]:
     }
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Targets first: --configfile takes every argument that follows it."""
-    env = dict(os.environ, XDG_CACHE_HOME=str(workdir / ".cache"), TMPDIR=str(workdir))
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None,
+              timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Targets first: --configfile takes every argument that follows it. `env` adds to the
+    environment (e.g. SLURM_CONF); `timeout` in seconds."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(workdir / ".cache"), TMPDIR=str(workdir), **(env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         capture_output=True,
         text=True,
         env=env,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -97,9 +97,11 @@ rule share_edge:
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         params=SHARE_PARAMS,
-    # Every core the run has: Snakemake then runs nothing beside it, so the latency and RSS
-    # probes are not measured under the other jobs' load.
-    threads: workflow.cores
+    # More than any --cores: Snakemake caps a rule's threads at --cores, so this job takes every
+    # core of the run and nothing runs beside it; the latency and RSS probes are not measured
+    # under the other jobs' load. (Not `workflow.cores`: that fails where no --cores is given,
+    # e.g. `snakemake --report`.)
+    threads: 1024
     log:
         f"{LOGS}/share_edge.log",
     benchmark:
