@@ -132,14 +132,16 @@ def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
 
 
 def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
-    """What `dvc diff` lists after an ε change is what Snakemake reruns: the vision loop and
-    everything read from it (metrics, its table and figure, the compressed judges, the claims
-    and the config snapshot), nothing of language, retrieval, forgetting or the SHARe-KAN head."""
+    """After an ε change Snakemake reruns the vision loop and everything read from it (metrics,
+    its table and figure, the compressed judges, the claims and the config snapshot), nothing of
+    language, retrieval, forgetting or the SHARe-KAN head. large_vision reruns too (it reads the
+    loop config for its out-of-fold small model) but writes the same bytes, so `dvc diff` does
+    not list it."""
     overlay = tmp_path / "eps.yaml"
     overlay.write_text("vision:\n  loop: {eps: 0.9}\n")
     dry = snakemake(run, "all", "-n", *ARGS, str(overlay))  # a later --configfile overrides the earlier
     assert planned_jobs(dry) == {
-        "all": 1, "config_snapshot": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
+        "all": 1, "config_snapshot": 1, "large_vision": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
         "fig_vision_per_class": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
     }
 

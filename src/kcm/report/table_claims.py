@@ -18,7 +18,7 @@ import pandas as pd
 
 from kcm.io import read_json, write_text
 from kcm.report.common import markdown_table
-from kcm.system_metrics import paired_difference, summary
+from kcm.system_metrics import critical_t, paired_difference, summary
 
 SUPPORTED, CONTRADICTED, NOT_SUPPORTED, UNTESTABLE = "supported", "contradicted", "not supported", "not testable here"
 
@@ -123,8 +123,10 @@ def build(language: dict, vision: dict, retrieval: dict, forgetting: list[dict],
 
 def render(language: Path, vision: Path, retrieval: Path, forgetting: list[Path], compression: Path,
            out_md: Path, out_csv: Path) -> None:
-    frame = build(read_json(language), read_json(vision), read_json(retrieval),
+    language_metrics = read_json(language)
+    frame = build(language_metrics, read_json(vision), read_json(retrieval),
                   [read_json(p) for p in forgetting], read_json(compression))
+    n = len(language_metrics["seeds"])
     write_text(out_csv, frame.to_csv(index=False))
     notes = [
         "Every number is read from the named artifact under results/<run>/ (no model runs here); seeds as in each "
@@ -133,8 +135,8 @@ def render(language: Path, vision: Path, retrieval: Path, forgetting: list[Path]
         "direction agrees but not beyond the spread, or a confound explains it; not testable here = it depends on "
         "something the paper does not state. Our setups differ from the papers' (footers of each table).",
         "",
-        "- p: two-sided paired t-test over the seeds (– = undefined: the same difference in every seed); with 3 "
-        "seeds p < 0.05 needs |t| > 4.30, so the verdicts rest on the seed spread, not on p.",
+        "- p: two-sided paired t-test over the seeds (– = undefined: the same difference in every seed); with "
+        f"{n} seeds p < 0.05 needs |t| > {critical_t(n):.2f}, so the verdicts rest on the seed spread, not on p.",
     ]
     write_text(out_md, markdown_table("Headline claims of KCM and SHARe-KAN against our measurements", frame, notes,
                                       ["language.dataset", "vision.dataset", "retrieval.dataset", "share.task"]))
