@@ -2,6 +2,7 @@
 
 import json
 import re
+import zipfile
 from html import unescape
 from pathlib import Path
 
@@ -108,8 +109,6 @@ def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
 
 def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
     """`snakemake --report` (zip form: the same self-contained HTML plus the files it embeds)."""
-    import zipfile
-
     report = tmp_path / "report.zip"
     snakemake(run, "--report", str(report), *ARGS)
     root = run / "results" / "test"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from kcm.report.deviations import footer_lines
+from kcm.system_metrics import critical_t, paired_difference
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -46,9 +47,13 @@ def paired(diff: dict, digits: int = 1) -> str:
 
 def paired_test_note(n: int) -> str:
     """The footer line that says how to read the paired tests of a table over n seeds."""
-    from kcm.system_metrics import critical_t
     if n < 2:
         return "- Paired tests need at least two seeds; this run has one, so none is reported."
     return (f"- Paired tests: two-sided Student's t on the per-seed differences (same seeds, same data). With "
             f"{n} seeds, p < 0.05 needs |t| > {critical_t(n):.2f}; p ≥ 0.05 means the seeds cannot tell the two apart, "
             "which is no evidence either way.")
+
+
+def kcm_vs_mcm_line(label: str, kcm: dict, mcm: dict) -> str:
+    """'- KCM − MCM <label>: <paired difference and its test>.' from two seed summaries."""
+    return f"- KCM − MCM {label}: {paired(paired_difference(kcm, mcm))}."

@@ -10,8 +10,7 @@ import pandas as pd
 
 from kcm import reference_gates
 from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, paired, paired_test_note, pm
-from kcm.system_metrics import paired_difference
+from kcm.report.common import kcm_vs_mcm_line, markdown_table, paired_test_note, pm
 
 ROWS = [
     ("Small", "system:small"), ("Small+MCM (distilled, alone)", "small:mcm"),
@@ -87,8 +86,7 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
     for header, d, key in columns():
         shown[header] = [pm(entries[entry][d][key]) for _, entry in ROWS]
     loop, small, large = metrics["params"]["loop"], metrics["small"], metrics["large"] or {}
-    diffs = [f"- KCM − MCM {DIRECTIONS[d]} {name}: "
-             f"{paired(paired_difference(entries['system:kcm'][d][key], entries['system:mcm'][d][key]))}."
+    diffs = [kcm_vs_mcm_line(f"{DIRECTIONS[d]} {name}", entries["system:kcm"][d][key], entries["system:mcm"][d][key])
              for d in DIRECTIONS for name, key in (("R@1", "r1"), ("APGR", "apgr"))]
     alphas = sorted({f"{a['i2t']:g}/{a['t2i']:g}" for seed in metrics["alpha"].values() for a in seed.values()})
     sizes = metrics["judges"]

@@ -10,8 +10,7 @@ import pandas as pd
 
 from kcm import reference_gates
 from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, paired, paired_test_note, pm
-from kcm.system_metrics import paired_difference
+from kcm.report.common import kcm_vs_mcm_line, markdown_table, paired_test_note, pm
 
 ROWS = [
     ("{small}", "system:small"), ("{small}+MCM", "small:mcm"), ("{small}+KCM", "small:kcm"),
@@ -62,8 +61,7 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
     members = card["groups"]["members"]
     counts = card["long_tail"]["counts"]
     loop = metrics["params"]["loop"]
-    diffs = [f"- KCM − MCM {label} {name}: "
-             f"{paired(paired_difference(entries[f'{kind}:kcm'][key], entries[f'{kind}:mcm'][key]))}."
+    diffs = [kcm_vs_mcm_line(f"{label} {name}", entries[f"{kind}:kcm"][key], entries[f"{kind}:mcm"][key])
              for kind, label in (("system", "system"), ("small", "distilled small model"))
              for name, key in (("Overall", "accuracy"), ("Few", "few_accuracy"))]
     sizes = metrics["judges"]
