@@ -3,6 +3,7 @@
 #   snakemake --cores 8 all --configfile config/paper.yaml   paper scale
 #   snakemake --cores 2 table_text_baseline        one table by its target name
 # Layout follows the Snakemake workflow template: rules/, schemas/, profiles/, report/.
+# Render rules are generated from kcm.report.registry; code inputs follow the imports (kcm.codedeps).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -22,6 +23,7 @@ include: "workflow/rules/language.smk"
 include: "workflow/rules/vision.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/share.smk"
+include: "workflow/rules/metrics.smk"
 include: "workflow/rules/render.smk"
 
 

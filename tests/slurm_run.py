@@ -7,7 +7,6 @@ import time
 from types import SimpleNamespace
 
 import yaml
-
 from slurm_cluster import LoopbackSlurm, SlurmUnavailable
 from workflow_runner import REPO, TEST_CONFIG, snakemake
 

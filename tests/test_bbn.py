@@ -17,7 +17,6 @@ from kcm.models.bbn import (
 )
 from kcm.models.resnet_cifar import ResNetCifar
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

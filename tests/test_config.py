@@ -6,9 +6,9 @@ import jsonschema
 import pytest
 import yaml
 from snakemake.utils import update_config, validate
+from workflow_runner import REPO, snakemake
 
 from kcm.config import check_semantics, explain
-from workflow_runner import REPO, snakemake
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

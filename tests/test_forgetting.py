@@ -2,19 +2,17 @@
 
 import numpy as np
 import pytest
-import torch
 
-from kcm.forgetting import (
+from kcm.judges import kan_params
+from kcm.tasks.forgetting.task import (
     average_accuracy,
     average_forgetting,
     backward_transfer,
     class_incremental_tasks,
-    learning_accuracy,
     first_task_pca,
+    learning_accuracy,
     run_class_incremental,
 )
-from kcm.judges import kan_params
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

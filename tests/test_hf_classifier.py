@@ -8,7 +8,7 @@ import torch
 
 from kcm import large_outputs as lo
 from kcm.models import hf_classifier as hc
-from kcm.tasks.language_features import DEFAULT_TEMPLATE
+from kcm.text_hints import DEFAULT_TEMPLATE
 
 CLASSES = ["fruit", "sport", "politics"]
 CLASS_WORDS = [["apple", "banana", "cherry", "grape"], ["goal", "match", "team", "coach"], ["vote", "party", "law", "senate"]]

@@ -25,7 +25,13 @@ CHAT_TEMPLATE = (
 def make_tiny_lm(folder, arch):
     """A word-level tokenizer trained on the prompts, and a random causal LM (llama: chat template)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     corpus = [il.build_prompt(t, CLASSES, d, h) + il.PLAIN_SUFFIX
               for t in TEXTS for d in (None, DESCRIPTIONS) for h in (None, *CLASSES)]

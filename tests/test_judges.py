@@ -6,7 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kcm.judges import Judge, JudgeConfig, kan_params, matched_mlp_hidden, mlp_flops, mlp_params
+from kcm.judges import (
+    Judge,
+    JudgeConfig,
+    kan_params,
+    matched_mlp_hidden,
+    mlp_flops,
+    mlp_params,
+)
 
 FAST = dict(max_epochs=60, patience=10)
 

@@ -10,7 +10,9 @@ executorch = pytest.importorskip("executorch")
 
 @pytest.mark.parametrize("uniform", [True, False])
 def test_executorch_runtime_matches_eager(tmp_path, uniform):
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
 

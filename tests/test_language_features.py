@@ -6,7 +6,8 @@ import pytest
 
 from kcm.data.build import build_bbc
 from kcm.models.text_encoder import SentenceEncoder
-from kcm.tasks import language_features
+from kcm.tasks.language import features as language_features
+from kcm.text_hints import DEFAULT_TEMPLATE, variants
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def built(tmp_path_factory):
     encoder = SentenceEncoder(batch_size=32)
     paths = [root / "a.safetensors", root / "b.safetensors"]
     for path in paths:
-        language_features.build(root / "data", path, ("title",), language_features.DEFAULT_TEMPLATE, encoder)
+        language_features.build(root / "data", path, ("title",), DEFAULT_TEMPLATE, encoder)
     return root, paths, encoder
 
 
@@ -49,4 +50,4 @@ def test_rebuild_is_byte_identical_and_rows_are_checked(built):
 
 def test_template_must_name_text_and_label():
     with pytest.raises(ValueError, match="template"):
-        language_features.variants(["a"], ["x"], "{text} only")
+        variants(["a"], ["x"], "{text} only")

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
+from kcm import large_outputs as lo
 from kcm.baselines.text_tfidf import TfidfParams, fit
 from kcm.data.bbc import read_corpus
 from kcm.data.split import subsample_per_class
-from kcm.collab import hinted_rows
-from kcm import large_outputs as lo
-from kcm.tasks import language_large as ll
+from kcm.tasks.language import large as ll
 
 
 def synthetic_arrays(labels, n_classes=3, dim=8, seed=0):
@@ -25,7 +24,7 @@ def synthetic_arrays(labels, n_classes=3, dim=8, seed=0):
 def test_hinted_rows_pick_each_rows_own_hint():
     arrays = {"none": np.zeros((3, 2)), "hint_0": np.full((3, 2), 0.0), "hint_1": np.full((3, 2), 1.0)}
     arrays["hint_0"][:, 1] = np.arange(3)
-    rows = hinted_rows(arrays, np.array([1, 0, 1]))
+    rows = lo.hinted_rows(arrays, np.array([1, 0, 1]))
     assert rows.tolist() == [[1.0, 1.0], [0.0, 1.0], [1.0, 1.0]]
 
 
@@ -39,7 +38,7 @@ def test_head_learns_to_use_realistic_hints():
     test = synthetic_arrays(test_labels, seed=2)
     probs = lo.head_probs(head, test)
     plain = (probs["none"].argmax(1) == test_labels).mean()
-    right_hint = (hinted_rows(probs, test_labels).argmax(1) == test_labels).mean()
+    right_hint = (lo.hinted_rows(probs, test_labels).argmax(1) == test_labels).mean()
     assert right_hint > plain + 0.1
     assert all(np.allclose(p.sum(1), 1) for p in probs.values())
 

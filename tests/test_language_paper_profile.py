@@ -5,10 +5,9 @@ large B, through the same rules and tables as the embedded default."""
 import pandas as pd
 import pytest
 import yaml
-
 from test_hf_classifier import make_tiny_bert, tiny_frame
 from test_hf_instruct_llm import make_tiny_lm
-from workflow_runner import REPO, snakemake
+from workflow_runner import snakemake
 
 pytestmark = pytest.mark.slow
 TARGETS = ("table_language", "table_language_prompted", "table_calls")

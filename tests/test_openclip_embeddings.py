@@ -1,4 +1,4 @@
-"""`kcm.tasks.retrieval.openclip_embeddings` (the paper profile's zero-shot large model), offline:
+"""`kcm.tasks.large.openclip_embeddings` (the paper profile's zero-shot large model), offline:
 a tiny open_clip ViT registered with `open_clip.add_model_config`, randomly initialised, saved
 to a checkpoint that is passed as `pretrained` (open_clip accepts a file path), on a tiny pair
 folder written with `write_pair_dataset`."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kcm.data.twemoji_pairs import write_pair_dataset
-from kcm.tasks import retrieval
+from kcm.tasks.retrieval import features, large
 
 open_clip = pytest.importorskip("open_clip")
 
@@ -67,7 +67,7 @@ def write_pairs(out, captions=CAPTIONS, prefix="img"):
 def embedded(tiny, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("embedded")
     data = write_pairs(tmp / "pairs")
-    meta = retrieval.openclip_embeddings(data, tmp / "emb.safetensors", TINY, str(tiny[0]), batch_size=2)
+    meta = large.openclip_embeddings(data, tmp / "emb.safetensors", TINY, str(tiny[0]), batch_size=2)
     return data, tmp / "emb.safetensors", meta
 
 
@@ -89,8 +89,8 @@ def direct(checkpoint, pairs):
 
 def test_rows_are_images_and_flat_captions_in_order(embedded):
     data, path, _ = embedded
-    pairs = retrieval.load_pairs(data)
-    arrays, meta = retrieval.load_arrays(path, pairs)
+    pairs = features.load_pairs(data)
+    arrays, meta = features.load_arrays(path, pairs)
     for split, caps in CAPTIONS.items():
         flat = [c for texts in caps for c in texts]
         assert pairs[split]["captions"] == flat
@@ -105,8 +105,8 @@ def test_rows_are_images_and_flat_captions_in_order(embedded):
 def test_equals_open_clip_encoders_of_the_loaded_checkpoint(embedded, tiny):
     data, path, _ = embedded
     checkpoint, state = tiny
-    pairs = retrieval.load_pairs(data)
-    arrays, _ = retrieval.load_arrays(path, pairs)
+    pairs = features.load_pairs(data)
+    arrays, _ = features.load_arrays(path, pairs)
     model, expected = direct(checkpoint, pairs)
     for k, v in model.state_dict().items():  # the checkpoint really loaded (not a fresh init)
         torch.testing.assert_close(v, state[k], rtol=0, atol=0)
@@ -130,7 +130,7 @@ def test_load_arrays_rejects_other_data(embedded, tmp_path):
     _, path, _ = embedded
     other = write_pairs(tmp_path / "other", prefix="other")
     with pytest.raises(ValueError, match="do not match the data"):
-        retrieval.load_arrays(path, retrieval.load_pairs(other))
+        features.load_arrays(path, features.load_pairs(other))
 
 
 def test_openai_tag_forces_quick_gelu(tiny, tmp_path, monkeypatch):
@@ -147,8 +147,8 @@ def test_openai_tag_forces_quick_gelu(tiny, tmp_path, monkeypatch):
 
     monkeypatch.setattr(open_clip, "create_model_and_transforms", redirected)
     data = write_pairs(tmp_path / "pairs", {"train": [["a"], ["b"]], "val": [["c"]], "test": [["d", "e"]]})
-    meta = retrieval.openclip_embeddings(data, tmp_path / "openai.safetensors", "ViT-B-32", "openai")
+    meta = large.openclip_embeddings(data, tmp_path / "openai.safetensors", "ViT-B-32", "openai")
     assert calls[-1][:2] == ("ViT-B-32", "openai") and calls[-1][2]["force_quick_gelu"] is True
     assert meta["quick_gelu"] is True
-    meta = retrieval.openclip_embeddings(data, tmp_path / "laion.safetensors", "ViT-B-32", "laion2b_s34b_b79k")
+    meta = large.openclip_embeddings(data, tmp_path / "laion.safetensors", "ViT-B-32", "laion2b_s34b_b79k")
     assert calls[-1][2]["force_quick_gelu"] is False and meta["quick_gelu"] is False

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from kcm.report.common import paired, paired_test_note
-from kcm.system_metrics import critical_t, paired_difference, paired_t_test, summary
+from kcm.stats import critical_t, paired_difference, paired_t_test, summary
 
 
 def test_paired_t_test_is_student_t_on_the_differences():

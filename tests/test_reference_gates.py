@@ -93,7 +93,7 @@ def test_retrieval_table_reports_the_gate_on_the_paper_profile_only():
     from kcm.report.table_retrieval import gate_line
 
     paper = {"dataset": "coco_karpathy", "large": {"kind": "openclip", "model": "ViT-B-32", "pretrained": "openai"}}
-    metrics = {"entries": {"system:large": {"i2t": {"r1": {"mean": 0.495}}, "t2i": {"r1": {"mean": 0.262}}}}}
+    metrics = {"large": {"clip": {"system:large": {"i2t": {"r1": {"mean": 0.495}}, "t2i": {"r1": {"mean": 0.262}}}}}}
     line = gate_line(metrics, paper)
     assert "I2T R@1 49.5 vs 50.1 (-0.6 points, within band)" in line
     assert "T2I R@1 26.2 vs 30.4 (-4.2 points, outside band)" in line

@@ -8,15 +8,27 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from loopback_server import md5
 from PIL import Image
 
 from kcm.data import coco_karpathy
-from kcm.data.coco_karpathy import build_coco_karpathy, check_record, download_sources, read_karpathy
+from kcm.data.coco_karpathy import (
+    build_coco_karpathy,
+    check_record,
+    download_sources,
+    read_karpathy,
+)
 from kcm.data.download import ChecksumError
 from kcm.data.image_folder import read_image_split
-from kcm.data.twemoji_pairs import build_twemoji_pairs, candidates, png_folder, captions_of, split_counts, split_indices
+from kcm.data.twemoji_pairs import (
+    build_twemoji_pairs,
+    candidates,
+    captions_of,
+    png_folder,
+    split_counts,
+    split_indices,
+)
 from kcm.io import read_json
-from loopback_server import md5
 
 # --- Twemoji ------------------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
-
 from slurm_run import PROFILE, profile, requested
 from workflow_runner import REPO, TEST_CONFIG, planned_jobs, result_files, snakemake
 

@@ -5,9 +5,8 @@ learns an easy pairing and is moved by (only) the asked teachers."""
 import numpy as np
 import pytest
 import torch
-from scipy import sparse
-
 from retrieval_fakes import uneven_pairing, unit
+from scipy import sparse
 
 from kcm import retrieval_metrics as rm
 from kcm.models import small_retrieval as sr

@@ -9,17 +9,22 @@ import tarfile
 
 import numpy as np
 import pytest
+from loopback_server import md5
 from numpy._core.multiarray import _reconstruct
 
 from kcm.data import cifar_lt
 from kcm.data.download import ChecksumError, IncompleteDownload, download, partial_path
 from kcm.data.image_folder import read_image_split, write_image_split
-from kcm.data.long_tail import group_accuracy, groups, holdout_per_class, long_tailed_indices, lt_counts
+from kcm.data.long_tail import (
+    group_accuracy,
+    groups,
+    holdout_per_class,
+    long_tailed_indices,
+    lt_counts,
+)
 from kcm.data.mnist_lt import build_mnist_lt, load_mnist5k
 from kcm.data.split import SPLITS
 from kcm.io import read_json
-from loopback_server import md5
-
 
 # --- long-tail profile and subset -------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from kcm.models.image_trainer import augment_batch, fit_image_classifier, predic
 from kcm.models.resnet_cifar import BasicBlock, ResNetCifar
 from kcm.models.softmax_regression import Teachers
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

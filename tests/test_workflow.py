@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from workflow_runner import REPO, planned_jobs, result_files, snakemake
 
 from kcm.report.common import pct
-from workflow_runner import REPO, planned_jobs, result_files, snakemake
+from kcm.report.registry import TARGETS
 
 pytestmark = pytest.mark.slow
 ARGS = ("--cores", "2", "--configfile", str(REPO / "config" / "test.yaml"))
@@ -31,7 +32,10 @@ def test_all_builds_every_registered_output(run):
         "metrics/text_baseline.json",
         "tables/table_text_baseline.md",
         "tables/table_text_baseline.csv",
+        "tables/table_text_baseline.tex",
         "figures/fig_text_baseline_confusion.png",
+        "figures/fig_text_baseline_confusion.pdf",
+        "macros/macros_language.tex",
         "logs/train_text_baseline.log",
         "benchmarks/train_text_baseline.tsv",
     ]:
@@ -78,17 +82,17 @@ def test_rerun_in_a_fresh_folder_reproduces_every_result_byte(run, second_run):
 
 
 def rendered_targets(workdir: Path) -> list[str]:
-    """Every table and figure target the workflow defines (render rules are named table_*/fig_*)."""
-    rules = snakemake(workdir, "--list-rules", *ARGS).stdout.split()
-    return sorted(r for r in rules if r.startswith(("table_", "fig_")))
+    """Every table, figure and macro target: the registry's, each a rule of the workflow."""
+    rules = set(snakemake(workdir, "--list-rules", *ARGS).stdout.split())
+    assert set(TARGETS) <= rules
+    return sorted(TARGETS)
 
 
 def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
-    root = run / "results" / "test"
     targets = rendered_targets(run)
-    assert len(targets) == 16
-    files = {t: sorted([*root.glob(f"tables/{t}.*"), *root.glob(f"figures/{t}.*")]) for t in targets}
-    assert all(files.values()), [t for t, f in files.items() if not f]
+    assert len(targets) == 20  # 11 tables, 5 figures, 4 macro files
+    files = {t: sorted(run / p for p in TARGETS[t].outputs("results/test").values()) for t in targets}
+    assert [p for paths in files.values() for p in paths if not p.is_file()] == []
     before = {p: p.read_bytes() for f in files.values() for p in f}
     for target, paths in files.items():  # delete one, plan, put it back: only its render job runs
         for p in paths:
@@ -102,7 +106,8 @@ def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
     assert planned_jobs(rebuilt) == {t: 1 for t in targets}  # no training, no metrics, just the renders
     assert [p for p in before if p.read_bytes() != before[p]] == []
     readme = (REPO / "README.md").read_text()
-    assert [t for t in targets if f"| `{t}` |" not in readme] == []  # the README lists every target
+    listed = "\n".join(line for line in readme.splitlines() if line.startswith("| `"))  # its targets table
+    assert [t for t in targets if f"`{t}`" not in listed] == []  # the README lists every target
     again = snakemake(run, "all", *ARGS)
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -116,9 +121,9 @@ def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
         names = archive.namelist()
         html = archive.read(next(n for n in names if n.endswith("report.html"))).decode()
         embedded = {Path(n).name: archive.read(n) for n in names if "/data/raw/" in n}
-    targets = rendered_targets(run)
+    targets = [t for t in rendered_targets(run) if TARGETS[t].caption]  # macro files are not shown
     shown = {Path(name).stem: name for name in embedded}
-    assert sorted(shown) == targets  # every table and figure, nothing else
+    assert sorted(shown) == targets  # every table (.md) and figure (.png), nothing else
     for target, name in shown.items():
         folder = "figures" if name.endswith(".png") else "tables"
         assert embedded[name] == (root / folder / name).read_bytes(), target
@@ -126,13 +131,13 @@ def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
         entry = re.search(r'"filename": "%s"[^{}]*?"caption": ("(?:[^"\\]|\\.)*")' % re.escape(name), html)
         assert entry, f"no caption for {target}"
         shown_caption = " ".join(unescape(re.sub(r"<[^>]+>", "", json.loads(entry.group(1)))).split())
-        written = " ".join((REPO / "workflow" / "report" / f"{target}.rst").read_text().split()[:6])
+        written = " ".join((REPO / "workflow" / "report" / TARGETS[target].caption).read_text().split()[:6])
         assert shown_caption.startswith(written), (target, shown_caption[:80])
 
 
 def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     """After an ε change Snakemake reruns the vision loop and everything read from it (metrics,
-    its table and figure, the compressed judges, the claims and the config snapshot), nothing of
+    its table, figure and macros, the compressed judges, the claims and the config snapshot), nothing of
     language, retrieval, forgetting or the SHARe-KAN head. large_vision reruns too (it reads the
     loop config for its out-of-fold small model) but writes the same bytes, so `dvc diff` does
     not list it."""
@@ -141,7 +146,7 @@ def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     dry = snakemake(run, "all", "-n", *ARGS, str(overlay))  # a later --configfile overrides the earlier
     assert planned_jobs(dry) == {
         "all": 1, "config_snapshot": 1, "large_vision": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
-        "fig_vision_per_class": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
+        "fig_vision_per_class": 1, "macros_vision": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
     }
 
 
@@ -199,7 +204,7 @@ def test_retrieval_table_shows_recall_and_calls_from_the_metrics(run):
     rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in lines[1:7]}
     assert list(rows) == ["Small", "Small+MCM (distilled, alone)", "Small+KCM (distilled, alone)",
                           "CLIP", "CLIP+MCM", "CLIP+KCM"]
-    kcm = metrics["entries"]["system:kcm"]
+    kcm = metrics["large"]["clip"]["system:kcm"]
     assert rows["CLIP+KCM"][1] == f"{100 * kcm['i2t']['r1']['mean']:.1f} ± {100 * kcm['i2t']['r1']['std']:.1f}"
     assert rows["CLIP"][7:] == ["100.0 ± 0.0", "100.0 ± 0.0"] and rows["Small"][7:] == ["0.0 ± 0.0", "0.0 ± 0.0"]
     assert "Deviation (retrieval.hint)" in md and "KCM − MCM I2T R@1: " in md and "paired t-test" in md

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ("--configfile", str(REPO / "config" / "test.yaml"))  # last: it takes every argument after it
 VOLATILE = {"logs", "benchmarks"}  # timings and timestamps: not results
 # Measurements that vary from run to run by nature (RSS, latency) and the table showing them.
-MEASURED = {"share/edge/runtime.json", "tables/table_edge.md", "tables/table_edge.csv"}
+MEASURED = {"share/edge/runtime.json", "tables/table_edge.md", "tables/table_edge.csv", "tables/table_edge.tex"}
 
 
 def result_files(workdir: Path) -> dict[str, bytes]:
@@ -25,12 +25,12 @@ def result_files(workdir: Path) -> dict[str, bytes]:
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None,
-              timeout: float | None = None) -> subprocess.CompletedProcess:
+              timeout: float | None = None, snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
     """Targets first: --configfile takes every argument that follows it. `env` adds to the
-    environment (e.g. SLURM_CONF); `timeout` in seconds."""
+    environment (e.g. SLURM_CONF); `timeout` in seconds; `snakefile`: another copy of the workflow."""
     env = dict(os.environ, XDG_CACHE_HOME=str(workdir / ".cache"), TMPDIR=str(workdir), **(env or {}))
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), *args],
         capture_output=True,
         text=True,
         env=env,

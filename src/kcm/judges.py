@@ -10,7 +10,6 @@ loss with the best weights restored, all randomness from the judge's own seed.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kcm import cache
 from kcm.kan import KAN, _bump_terms
 
 
@@ -241,23 +241,15 @@ class Judge(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """safetensors weights with the config in the header: loads without unpickling."""
-        from safetensors.torch import save_file
-
-        from kcm.io import atomic_path
-
         meta = {"config": asdict(self.config), "n_in": self.n_in, "n_classes": self.n_classes}
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        # One metadata entry: safetensors writes its metadata map in random order.
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"kcm": json.dumps(meta, sort_keys=True)})
+        cache.save(path, tensors, meta, framework="pt")
 
     @classmethod
     def load(cls, path: str | Path) -> "Judge":
-        from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads(handle.metadata()["kcm"])
+        meta = cache.read_meta(path)
         raw = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
         judge = cls(meta["n_in"], meta["n_classes"], JudgeConfig(**raw))
         judge.load_state_dict(load_file(str(path)))

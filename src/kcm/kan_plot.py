@@ -84,3 +84,19 @@ def plot_edges(
         fig.suptitle(title, fontsize=10, y=1.02)
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}, bbox_inches="tight"))
     plt.close(fig)
+
+
+def plot_judge(judge_path: Path, path: Path, samples: Path | None = None, *, max_inputs: int = 10,
+               max_outputs: int = 10) -> None:
+    """`plot_edges` of a saved KAN judge; `samples` (parquet of judge inputs) shade by importance."""
+    import pandas as pd
+
+    from kcm.judges import Judge
+
+    judge = Judge.load(judge_path)
+    if judge.config.kind != "kan":
+        raise SystemExit(f"{judge_path} is an {judge.config.kind.upper()} judge: only KAN edges can be drawn")
+    x = None
+    if samples is not None:
+        x = judge.standardize(torch.tensor(pd.read_parquet(samples).to_numpy(), dtype=torch.float32))
+    plot_edges(judge.net, path, x, max_inputs=max_inputs, max_outputs=max_outputs)

@@ -16,8 +16,14 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from kcm.collab import hinted_rows
 from kcm.io import write_parquet
+
+
+def hinted_rows(variants: dict[str, np.ndarray], hints: np.ndarray) -> np.ndarray:
+    """Row i of variant `hint_<hints[i]>`: what the large model gave (or read) with that hint."""
+    n_hints = sum(name.startswith("hint_") for name in variants)
+    stacked = np.stack([variants[f"hint_{k}"] for k in range(n_hints)])  # (K, N, ...)
+    return stacked[hints, np.arange(len(hints))]
 
 
 def fit_head(train_arrays: dict[str, np.ndarray], labels: np.ndarray, hints: np.ndarray, C: float) -> LogisticRegression:

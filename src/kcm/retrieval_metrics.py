@@ -43,32 +43,39 @@ def _check(sim: np.ndarray, caption_to_image: np.ndarray) -> tuple[np.ndarray, n
     return sim, c2i.astype(np.int64)
 
 
+def _by_chunk(n_queries: int, rank_block) -> np.ndarray:
+    """(n_queries,) int64 ranks, `rank_block(query indices)` computed _CHUNK queries at a time."""
+    ranks = np.empty(n_queries, dtype=np.int64)
+    for start in range(0, n_queries, _CHUNK):
+        queries = np.arange(start, min(start + _CHUNK, n_queries))
+        ranks[queries] = rank_block(queries)
+    return ranks
+
+
 def t2i_ranks(sim: np.ndarray, caption_to_image: np.ndarray) -> np.ndarray:
     """(n_captions,) int64: for each caption, how many other images score ≥ its own image."""
     sim, c2i = _check(sim, caption_to_image)
-    n_captions = sim.shape[1]
-    ranks = np.empty(n_captions, dtype=np.int64)
-    for start in range(0, n_captions, _CHUNK):
-        cols = np.arange(start, min(start + _CHUNK, n_captions))
+
+    def rank(cols: np.ndarray) -> np.ndarray:
         block = sim[:, cols]  # (n_images, c)
         correct = block[c2i[cols], np.arange(len(cols))]
         # ≥ counts the correct image itself once: subtract it.
-        ranks[cols] = (block >= correct[None, :]).sum(axis=0) - 1
-    return ranks
+        return (block >= correct[None, :]).sum(axis=0) - 1
+
+    return _by_chunk(sim.shape[1], rank)
 
 
 def i2t_ranks(sim: np.ndarray, caption_to_image: np.ndarray) -> np.ndarray:
     """(n_images,) int64: for each image, how many wrong captions score ≥ its best caption."""
     sim, c2i = _check(sim, caption_to_image)
-    n_images = sim.shape[0]
-    ranks = np.empty(n_images, dtype=np.int64)
-    for start in range(0, n_images, _CHUNK):
-        rows = np.arange(start, min(start + _CHUNK, n_images))
+
+    def rank(rows: np.ndarray) -> np.ndarray:
         block = sim[rows]  # (r, n_captions)
         is_own = c2i[None, :] == rows[:, None]
         best = np.where(is_own, block, -np.inf).max(axis=1)  # every image has a caption: finite
-        ranks[rows] = ((block >= best[:, None]) & ~is_own).sum(axis=1)
-    return ranks
+        return ((block >= best[:, None]) & ~is_own).sum(axis=1)
+
+    return _by_chunk(sim.shape[0], rank)
 
 
 def rsum(ranks: np.ndarray, ks: Iterable[int] = (1, 5, 10)) -> float:

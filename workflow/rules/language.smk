@@ -5,20 +5,6 @@ LANG = config["language"]
 LANG_DIR = f"{RESULTS}/language"
 
 
-# What the tables' footers say about the models (and which deviations apply).
-LANGUAGE_SETUP = json.dumps(
-    {
-        "dataset": LANG["dataset"],
-        "large_a": {"kind": LANG["large_a"]["kind"], "model_id": LANG["large_a"]["finetune"]["model_id"]},
-        "large_b": {
-            "kind": LANG["large_b"]["kind"],
-            "model_id": LANG["large_b"]["llm"]["model_id"],
-            "endpoint_model": LANG["large_b"]["endpoint"]["model"],
-        },
-    },
-    sort_keys=True,
-)
-
 # The config sections the experiment reads, as one JSON argument.
 LANGUAGE_PARAMS = json.dumps(
     {
@@ -44,7 +30,7 @@ rule features_language:
     input:
         card=LANGUAGE_DATA.output.card,
         splits=[LANGUAGE_DATA.output.train, LANGUAGE_DATA.output.val, LANGUAGE_DATA.output.test],
-        code=code("models/text_encoder.py", "tasks/language_features.py", "io.py"),
+        code=code("kcm.models.text_encoder", "kcm.tasks.language.features"),
     output:
         f"{LANG_DIR}/minilm_features.safetensors",
     params:
@@ -85,10 +71,7 @@ rule large_language_a:
     input:
         card=LANGUAGE_DATA.output.card,
         **LARGE_A_INPUT,
-        code=code(
-            "tasks/language_large.py", "baselines/text_tfidf.py", "tasks/language_features.py",
-            "models/hf_classifier.py", "large_outputs.py", "io.py",
-        ),
+        code=code("kcm.tasks.language.large"),
     output:
         f"{LANG_DIR}/large_a.parquet",
     params:
@@ -127,10 +110,7 @@ rule large_language_b:
     input:
         card=LANGUAGE_DATA.output.card,
         **LARGE_B_INPUT,
-        code=code(
-            "tasks/language_large.py", "models/text_encoder.py", "tasks/language_features.py",
-            "models/instruct_llm.py", "large_outputs.py", "io.py",
-        ),
+        code=code("kcm.tasks.language.large"),
     output:
         f"{LANG_DIR}/large_b.parquet",
     params:
@@ -165,11 +145,7 @@ rule experiment_language:
         card=LANGUAGE_DATA.output.card,
         a=rules.large_language_a.output[0],
         b=rules.large_language_b.output[0],
-        code=code(
-            "rounds.py", "collab.py", "distill.py", "judges.py", "kan.py", "metrics.py",
-            "models/softmax_regression.py", "tasks/language.py", "tasks/language_experiment.py",
-            "experiment.py", "large_outputs.py", "io.py",
-        ),
+        code=code("kcm.tasks.language.experiment"),
     output:
         outputs=f"{LANG_DIR}/seed{{seed}}/outputs.parquet",
         history=f"{LANG_DIR}/seed{{seed}}/history.json",
@@ -188,28 +164,3 @@ rule experiment_language:
     shell:
         "python -m kcm experiment language --data {params.data} --large a={input.a} b={input.b}"
         " --seed {wildcards.seed} --params {params.params:q} --out-dir {params.out_dir} > {log} 2>&1"
-
-
-rule metrics_language:
-    message:
-        "Language metrics over seeds {params.seeds}: mean, std, routing curves"
-    input:
-        card=LANGUAGE_DATA.output.card,
-        outputs=expand(f"{LANG_DIR}/seed{{seed}}/outputs.parquet", seed=LANG["seeds"]),
-        histories=expand(f"{LANG_DIR}/seed{{seed}}/history.json", seed=LANG["seeds"]),
-        code=code("system_metrics.py", "metrics.py", "io.py"),
-    output:
-        metrics=f"{RESULTS}/metrics/language.json",
-        curves=f"{RESULTS}/metrics/language_curves.csv",
-    params:
-        seeds=LANG["seeds"],
-        runs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.outputs),
-    log:
-        f"{LOGS}/metrics_language.log",
-    benchmark:
-        f"{BENCH}/metrics_language.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "python -m kcm metrics collab --runs {params.runs} --card {input.card}"
-        " --out {output.metrics} --curves {output.curves} > {log} 2>&1"

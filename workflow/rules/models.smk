@@ -14,7 +14,7 @@ rule train_text_baseline:
         val=LANGUAGE_DATA.output.val,
         test=LANGUAGE_DATA.output.test,
         card=LANGUAGE_DATA.output.card,
-        code=code("baselines/text_tfidf.py", "io.py"),
+        code=code("kcm.baselines.text_tfidf"),
     output:
         f"{RESULTS}/predictions/text_baseline.parquet",
     params:

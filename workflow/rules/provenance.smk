@@ -12,6 +12,8 @@ rule config_snapshot:
         resolved=lambda wildcards: json.dumps(config, sort_keys=True),
     log:
         f"{LOGS}/config_snapshot.log",
+    benchmark:
+        f"{BENCH}/config_snapshot.tsv"
     conda:
         CONDA_ENV
     run:

@@ -1,6 +1,6 @@
 # Image–text retrieval (KCM's MSCOCO table): pairs, cached tower features, the large CLIP's
 # embeddings (custom open_clip model trained here, or a pretrained open_clip zero-shot), one job
-# per seed through the closed loop, metrics over seeds.
+# per seed through the closed loop (metrics: metrics.smk).
 
 RET = config["retrieval"]
 RET_DIR = f"{RESULTS}/retrieval"
@@ -16,67 +16,8 @@ RETRIEVAL_PARAMS = json.dumps(
 RETRIEVAL_JUDGES = [f"round0_{kind}_{d}" for kind in ("mlp", "kan") for d in ("i2t", "t2i")] + [
     f"{system}_{d}" for system in ("mcm", "kcm") for d in ("i2t", "t2i")
 ]
-TWEMOJI = config["data"]["twemoji"]
 
 
-rule data_twemoji:
-    message:
-        "Twemoji icons <-> emoji names (shipped in PyPI packages), seeded split"
-    input:
-        code=code("data/twemoji_pairs.py", "data/image_folder.py", "data/split.py", "io.py"),
-    output:
-        train=f"{RESULTS}/data/twemoji/train.parquet",
-        val=f"{RESULTS}/data/twemoji/val.parquet",
-        test=f"{RESULTS}/data/twemoji/test.parquet",
-        card=f"{RESULTS}/data/twemoji/card.json",
-        card_md=f"{RESULTS}/data/twemoji/card.md",
-    params:
-        out=lambda wildcards, output: os.path.dirname(output.card),
-        seed=config["seed"],
-        size=TWEMOJI["size"],
-        max_pairs=f"--max-pairs {TWEMOJI['max_pairs']}" if TWEMOJI["max_pairs"] else "",
-        train=TWEMOJI["fractions"]["train"],
-        val=TWEMOJI["fractions"]["val"],
-        test=TWEMOJI["fractions"]["test"],
-    log:
-        f"{LOGS}/data_twemoji.log",
-    benchmark:
-        f"{BENCH}/data_twemoji.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "python -m kcm data twemoji --out {params.out} --seed {params.seed} --size {params.size}"
-        " {params.max_pairs} --train {params.train} --val {params.val} --test {params.test} > {log} 2>&1"
-
-
-rule data_coco_karpathy:
-    message:
-        "MSCOCO 2014 + Karpathy split (official downloads, md5-checked, resumable)"
-    input:
-        code=code("data/coco_karpathy.py", "data/twemoji_pairs.py", "data/download.py", "data/image_folder.py", "io.py"),
-    output:
-        train=f"{RESULTS}/data/coco_karpathy/train.parquet",
-        val=f"{RESULTS}/data/coco_karpathy/val.parquet",
-        test=f"{RESULTS}/data/coco_karpathy/test.parquet",
-        card=f"{RESULTS}/data/coco_karpathy/card.json",
-        card_md=f"{RESULTS}/data/coco_karpathy/card.md",
-    params:
-        out=lambda wildcards, output: os.path.dirname(output.card),
-        seed=config["seed"],
-        spec=json.dumps(config["data"]["coco_karpathy"], sort_keys=True),
-    log:
-        f"{LOGS}/data_coco_karpathy.log",
-    benchmark:
-        f"{BENCH}/data_coco_karpathy.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "python -m kcm data coco-karpathy --out {params.out} --seed {params.seed} --spec {params.spec:q}"
-        " --downloads .cache/downloads > {log} 2>&1"
-
-
-RETRIEVAL_DATA = rules.data_coco_karpathy if RET["dataset"] == "coco_karpathy" else rules.data_twemoji
-ARTIFACTS.append(RETRIEVAL_DATA.output.card)
 ARTIFACTS.extend(
     expand(f"{RET_DIR}/seed{{seed}}/{{file}}", seed=RET["seeds"], file=["outputs.parquet", "history.json"])
 )
@@ -88,7 +29,7 @@ rule features_retrieval:
     input:
         card=RETRIEVAL_DATA.output.card,
         splits=[RETRIEVAL_DATA.output.train, RETRIEVAL_DATA.output.val, RETRIEVAL_DATA.output.test],
-        code=code("models/custom_clip.py", "models/lite0.py", "models/text_encoder.py", "tasks/retrieval.py", "io.py"),
+        code=code("kcm.tasks.retrieval.features"),
     output:
         f"{RET_DIR}/tower_features.safetensors",
     params:
@@ -113,7 +54,7 @@ rule large_retrieval_custom_clip:
     input:
         card=RETRIEVAL_DATA.output.card,
         towers=rules.features_retrieval.output[0],
-        code=code("models/custom_clip.py", "tasks/retrieval.py", "io.py"),
+        code=code("kcm.io", "kcm.tasks.retrieval.large"),
     output:
         embeddings=f"{RET_DIR}/large_custom_clip.safetensors",
         meta=f"{RET_DIR}/large_custom_clip.json",
@@ -139,7 +80,7 @@ rule large_retrieval_openclip:
         "Large model: pretrained open_clip {params.model} ({params.pretrained}) zero-shot embeddings"
     input:
         card=RETRIEVAL_DATA.output.card,
-        code=code("tasks/retrieval.py", "io.py"),
+        code=code("kcm.io", "kcm.tasks.retrieval.large"),
     output:
         embeddings=f"{RET_DIR}/large_openclip.safetensors",
         meta=f"{RET_DIR}/large_openclip.json",
@@ -171,10 +112,7 @@ rule experiment_retrieval:
     input:
         card=RETRIEVAL_DATA.output.card,
         large=RETRIEVAL_LARGE.output.embeddings,
-        code=code(
-            "retrieval_loop.py", "retrieval_metrics.py", "models/small_retrieval.py", "models/contrastive.py",
-            "judges.py", "kan.py", "metrics.py", "experiment.py", "tasks/retrieval.py", "io.py",
-        ),
+        code=code("kcm.tasks.retrieval.experiment"),
     output:
         outputs=f"{RET_DIR}/seed{{seed}}/outputs.parquet",
         history=f"{RET_DIR}/seed{{seed}}/history.json",
@@ -193,28 +131,3 @@ rule experiment_retrieval:
     shell:
         "python -m kcm experiment retrieval --data {params.data} --large {input.large}"
         " --seed {wildcards.seed} --params {params.params:q} --out-dir {params.out_dir} > {log} 2>&1"
-
-
-rule metrics_retrieval:
-    message:
-        "Retrieval metrics over seeds {params.seeds}: R@1/5/10 both directions, calls, routing curves"
-    input:
-        outputs=expand(f"{RET_DIR}/seed{{seed}}/outputs.parquet", seed=RET["seeds"]),
-        histories=expand(f"{RET_DIR}/seed{{seed}}/history.json", seed=RET["seeds"]),
-        large_meta=RETRIEVAL_LARGE.output.meta,
-        code=code("retrieval_system_metrics.py", "system_metrics.py", "metrics.py", "io.py"),
-    output:
-        metrics=f"{RESULTS}/metrics/retrieval.json",
-        curves=f"{RESULTS}/metrics/retrieval_curves.csv",
-    params:
-        seeds=RET["seeds"],
-        runs=lambda wildcards, input: " ".join(os.path.dirname(p) for p in input.outputs),
-    log:
-        f"{LOGS}/metrics_retrieval.log",
-    benchmark:
-        f"{BENCH}/metrics_retrieval.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "python -m kcm metrics retrieval --runs {params.runs} --large-meta {input.large_meta}"
-        " --out {output.metrics} --curves {output.curves} > {log} 2>&1"

@@ -19,7 +19,7 @@ rule share_heads:
     input:
         card=VISION_DATA.output.card,
         features=rules.features_vision.output[0],
-        code=code("tasks/share_heads.py", "kan.py", "tasks/vision_features.py", "tasks/vision.py", "io.py"),
+        code=code("kcm.tasks.share.heads"),
     output:
         f"{SHARE_DIR}/heads.safetensors",
     params:
@@ -43,7 +43,7 @@ rule share_sweep:
         card=VISION_DATA.output.card,
         features=rules.features_vision.output[0],
         heads=rules.share_heads.output[0],
-        code=code("compress/", "tasks/share_experiment.py", "tasks/share_heads.py", "kan.py", "io.py"),
+        code=code("kcm.io", "kcm.tasks.share.experiment"),
     output:
         f"{SHARE_DIR}/compression.json",
     params:
@@ -65,7 +65,7 @@ rule share_judges:
         "SHARe-KAN on every KAN judge of the language, vision and retrieval experiments"
     input:
         tests=[f"{folder}/test_inputs.safetensors" for folder in JUDGE_FOLDERS],
-        code=code("compress/", "tasks/share_experiment.py", "judges.py", "kan.py", "io.py"),
+        code=code("kcm.io", "kcm.tasks.share.experiment"),
     output:
         f"{SHARE_DIR}/judges.json",
     params:
@@ -88,11 +88,11 @@ rule share_edge:
         card=VISION_DATA.output.card,
         features=rules.features_vision.output[0],
         heads=rules.share_heads.output[0],
-        code=code("edge/", "compress/", "tasks/share_experiment.py", "tasks/share_heads.py", "kan.py", "io.py"),
+        code=code("kcm.io", "kcm.tasks.share.experiment"),
     output:
         facts=f"{SHARE_DIR}/edge/facts.json",
         runtime=f"{SHARE_DIR}/edge/runtime.json",
-        # dense KAN, one SHARe-KAN head per precision, the MLP (kcm.tasks.share_experiment.edge_variants)
+        # dense KAN, one SHARe-KAN head per precision, the MLP (kcm.tasks.share.experiment.edge_variants)
         pte=expand(f"{SHARE_DIR}/edge/head{{i}}.pte", i=range(2 + len(SHARE["edge"]["precisions"]))),
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),

@@ -7,12 +7,15 @@ and parameters give the same probabilities on every run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+
+from kcm.io import read_json, write_parquet
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,14 @@ def predict(model, frame: pd.DataFrame, params: TfidfParams, split: str, n_class
     for k in range(n_classes):
         out[f"prob_{k}"] = proba[:, k]
     return out
+
+
+def fit_and_predict(data_dir: Path, out: Path, params: TfidfParams, eval_splits: list[str]) -> None:
+    """Fit on the dataset folder's train split; write predictions on `eval_splits` (.parquet)."""
+    card = read_json(data_dir / "card.json")
+    model = fit(pd.read_parquet(data_dir / "train.parquet"), params)
+    frames = [
+        predict(model, pd.read_parquet(data_dir / f"{split}.parquet"), params, split, len(card["classes"]))
+        for split in eval_splits
+    ]
+    write_parquet(out, pd.concat(frames, ignore_index=True))

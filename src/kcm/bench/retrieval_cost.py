@@ -88,7 +88,7 @@ def measure(data_dir: Path, repeats: int = 50, *, warmup: int = WARMUP, small_pa
 
     from kcm.models.custom_clip import build_custom_clip, encode_towers, project
     from kcm.models.small_retrieval import Featurizer, SmallRetrieval, dense, query_macs
-    from kcm.tasks.retrieval import load_pairs
+    from kcm.tasks.retrieval.features import load_pairs
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

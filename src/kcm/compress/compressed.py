@@ -22,7 +22,13 @@ import torch
 from torch import nn
 
 from kcm.compress.codebook import assign, fit_codebook
-from kcm.compress.gsb import check_gain_mode, decompose, effective_coef, fit_gain, reconstruct
+from kcm.compress.gsb import (
+    check_gain_mode,
+    decompose,
+    effective_coef,
+    fit_gain,
+    reconstruct,
+)
 from kcm.compress.int8 import quantize
 from kcm.kan import BASE_FUNCTIONS, KAN, KANLayer, cox_de_boor_basis, uniform_basis
 

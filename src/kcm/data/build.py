@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from kcm.data import bbc
+from kcm.data.card import write_card
 from kcm.data.split import SPLITS, stratified_split, subsample_per_class
-from kcm.io import sha256_file, write_json, write_parquet, write_text
+from kcm.io import sha256_file, write_parquet
 
 
 def card_markdown(card: dict) -> str:
@@ -84,6 +85,4 @@ def build_bbc(out: Path, *, seed: int, fractions: dict[str, float], max_per_clas
         "files": files,
         "columns": COLUMNS,
     }
-    write_json(out / "card.json", card)
-    write_text(out / "card.md", card_markdown(card))
-    return card
+    return write_card(out, card, card_markdown)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from kcm.data.build import card_markdown
+from kcm.data.card import write_card
 from kcm.data.split import SPLITS, stratified_split, subsample_per_class
-from kcm.io import sha256_file, write_json, write_parquet, write_text
+from kcm.io import sha256_file, write_parquet
 
 RESERVED = ("id", "label", "label_name")
 
@@ -210,9 +211,7 @@ def build_hf_text(
         "files": files,
         "columns": columns_doc(text_fields, from_feature),
     }
-    write_json(out / "card.json", card)
-    write_text(out / "card.md", card_markdown_hf(card))
-    return card
+    return write_card(out, card, card_markdown_hf)
 
 
 def card_markdown_hf(card: dict) -> str:

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kcm.data.card import counts_by_class, write_card
 from kcm.data.long_tail import FEW_BELOW, GROUPS, MANY_ABOVE, groups
 from kcm.data.split import SPLITS
-from kcm.io import sha256_file, write_json, write_parquet, write_text
+from kcm.io import sha256_file, write_parquet
 
 COLUMNS = {
     "id": "stable sample id, `<source part>/<row in the source>`",
@@ -187,11 +188,9 @@ def write_image_dataset(
             "of_class": {classes[c]: g for c, g in of_class.items()},
             "members": {g: [classes[c] for c, h in of_class.items() if h == g] for g in GROUPS},
         },
-        "counts": {cls: {name: int(per_split[name][c]) for name in SPLITS} for c, cls in enumerate(classes)},
+        "counts": counts_by_class(per_split, classes),
         "files": files,
         "columns": COLUMNS,
         "deviations": list(deviations),
     }
-    write_json(out / "card.json", card)
-    write_text(out / "card.md", card_markdown(card))
-    return card
+    return write_card(out, card, card_markdown)

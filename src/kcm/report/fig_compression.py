@@ -10,13 +10,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kcm.io import read_json, write_with  # noqa: E402
+from kcm.io import read_json  # noqa: E402
+from kcm.report.figure import save  # noqa: E402
 
 COLOURS = {"fp32": "tab:blue", "int8": "tab:green", "int8+base": "tab:purple"}
 
 
-def render(path: Path, out_png: Path) -> None:
-    data = read_json(path)
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    data = read_json(inputs["share:sweep"][0])
     rows = data["rows"]
     dense = next(r for r in rows if r["method"] == "dense")
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
@@ -38,5 +39,4 @@ def render(path: Path, out_png: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
-    plt.close(fig)
+    save(fig, outputs)

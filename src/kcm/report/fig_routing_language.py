@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from kcm.io import read_json, write_with  # noqa: E402
+from kcm.io import read_json  # noqa: E402
+from kcm.report.figure import save  # noqa: E402
 
 STYLE = {
     "oracle": dict(color="black", ls="--", lw=1.2),
@@ -26,9 +27,9 @@ STYLE = {
 TITLES = {"a": "large A (trained head / fine-tuned)", "b": "large B (zero-shot prompts)"}
 
 
-def render(curves_path: Path, metrics_path: Path, out_png: Path) -> None:
-    curves = pd.read_csv(curves_path)
-    metrics = read_json(metrics_path)
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    curves = pd.read_csv(inputs["curves:language"][0])
+    metrics = read_json(inputs["metrics:language"][0])
     larges = sorted(curves["large"].unique())
     fig, axes = plt.subplots(1, len(larges), figsize=(5.2 * len(larges), 4.2), dpi=120, squeeze=False)
     for ax, large in zip(axes[0], larges):
@@ -49,5 +50,4 @@ def render(curves_path: Path, metrics_path: Path, out_png: Path) -> None:
     axes[0][0].legend(fontsize=8, loc="lower right")  # panel A has room below its curves
     fig.suptitle(f"Routing curves, language (mean over seeds {metrics['seeds']})")
     fig.tight_layout()
-    write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
-    plt.close(fig)
+    save(fig, outputs)

@@ -11,15 +11,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from kcm.io import read_json, write_with  # noqa: E402
+from kcm.io import read_json  # noqa: E402
 from kcm.report.fig_routing_language import STYLE  # noqa: E402
+from kcm.report.figure import save  # noqa: E402
 
 TITLES = {"i2t": "image → text", "t2i": "text → image"}
 
 
-def render(curves_path: Path, metrics_path: Path, out_png: Path) -> None:
-    curves = pd.read_csv(curves_path)
-    metrics = read_json(metrics_path)
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    curves = pd.read_csv(inputs["curves:retrieval"][0])
+    metrics = read_json(inputs["metrics:retrieval"][0])
+    entries = next(iter(metrics["large"].values()))  # retrieval runs one large model
     eps = metrics["params"]["loop"]["eps"]
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.2), dpi=120, squeeze=False)
     for ax, (direction, title) in zip(axes[0], TITLES.items()):
@@ -29,7 +31,7 @@ def render(curves_path: Path, metrics_path: Path, out_png: Path) -> None:
             if not line.empty:
                 ax.plot(100 * line["large_fraction"], 100 * line["r1"], label=router, **style)
         for system, colour, marker in (("mcm", "tab:orange", "s"), ("kcm", "tab:green", "o")):
-            point = metrics["entries"][f"system:{system}"][direction]
+            point = entries[f"system:{system}"][direction]
             ax.scatter([100 * point["large_fraction"]["mean"]], [100 * point["r1"]["mean"]], color=colour,
                        marker=marker, zorder=5, label=f"CLIP+{system.upper()} at eps={eps}")
         ax.set_xlabel("% of test queries sent to the large model")
@@ -39,5 +41,4 @@ def render(curves_path: Path, metrics_path: Path, out_png: Path) -> None:
     axes[0][0].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"Routing curves, retrieval (mean over seeds {metrics['seeds']})")
     fig.tight_layout()
-    write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
-    plt.close(fig)
+    save(fig, outputs)

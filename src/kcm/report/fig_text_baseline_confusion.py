@@ -12,14 +12,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
-from kcm.io import read_json, write_with  # noqa: E402
+from kcm.io import read_json  # noqa: E402
+from kcm.report.figure import save  # noqa: E402
+
+SPLIT = "test"  # the split the figure shows
 
 
-def render(predictions_path: Path, card_path: Path, out_png: Path, split: str = "test") -> None:
-    card = read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    card = read_json(inputs["card:language"][0])
     classes = card["classes"]
-    preds = pd.read_parquet(predictions_path)
-    preds = preds[preds["split"] == split]
+    preds = pd.read_parquet(inputs["predictions:text_baseline"][0])
+    preds = preds[preds["split"] == SPLIT]
     matrix = confusion_matrix(preds["label"], preds["pred"], labels=range(len(classes)), normalize="true")
     fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=120)
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
@@ -29,9 +32,7 @@ def render(predictions_path: Path, card_path: Path, out_png: Path, split: str = 
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"Small text model, {split} split (n={len(preds)})")
+    ax.set_title(f"Small text model, {SPLIT} split (n={len(preds)})")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    # No timestamp or version in the file: identical bytes on every rerun.
-    write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
-    plt.close(fig)
+    save(fig, outputs)

@@ -10,7 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kcm.io import read_json, write_with  # noqa: E402
+from kcm.io import read_json  # noqa: E402
+from kcm.report.figure import save  # noqa: E402
 
 SERIES = [
     ("system:small", "small alone", dict(color="tab:blue", marker="o")),
@@ -21,8 +22,8 @@ SERIES = [
 ]
 
 
-def render(metrics_path: Path, card_path: Path, out_png: Path) -> None:
-    metrics, card = read_json(metrics_path), read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    metrics, card = read_json(inputs["metrics:vision"][0]), read_json(inputs["card:vision"][0])
     counts = card["long_tail"]["counts"]
     entries = metrics["large"]["lite0"]
     order = sorted(range(len(counts)), key=lambda c: counts[c])
@@ -41,5 +42,4 @@ def render(metrics_path: Path, card_path: Path, out_png: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    write_with(out_png, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
-    plt.close(fig)
+    save(fig, outputs)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kcm.report.common import paired, paired_test_note, pm
-from kcm.system_metrics import paired_difference
+from kcm.report.common import paired, paired_test_note
+from kcm.stats import paired_difference
 
 EMBEDDED = {"dataset": "bbc", "large_a": {"kind": "minilm_head"}, "large_b": {"kind": "minilm_zero_shot"}}
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, paired, paired_test_note, pm
+from kcm.io import read_json
+from kcm.report.common import markdown_table, paired, paired_test_note, pm, write_table
 from kcm.report.language_context import deviations, footer
-from kcm.rounds import ROUTERS
-from kcm.system_metrics import paired_difference
+from kcm.stats import paired_difference
 
+# Display names, in the table's row order; a router the metrics hold beyond these follows, by name.
 ROUTER_NAMES = {
     "random": "random", "max_softmax": "small max-softmax", "mlp": "MLP judge (MCM)",
     "kan": "KAN judge (KCM)", "mlp_binary": "MLP judge, binary", "kan_binary": "KAN judge, binary",
@@ -22,10 +22,16 @@ COLUMNS = [("Large calls", "large_fraction"), ("Accuracy", "accuracy"), ("AUC", 
            ("APGR", "apgr"), ("CPT(20%)", "cpt20"), ("CPT(50%)", "cpt50"), ("CPT(80%)", "cpt80")]
 
 
+def routers(entries: dict) -> list[str]:
+    """The routers of one large model's metrics (entries `router:<name>`), in display order."""
+    present = [e.removeprefix("router:") for e in entries if e.startswith("router:")]
+    return [r for r in ROUTER_NAMES if r in present] + sorted(r for r in present if r not in ROUTER_NAMES)
+
+
 def build(metrics: dict) -> pd.DataFrame:
     rows = []
     for large, entries in sorted(metrics["large"].items()):
-        for router in ROUTERS:
+        for router in routers(entries):
             m = entries[f"router:{router}"]
             row = {"large": large, "router": router}
             for name, key in COLUMNS:
@@ -44,13 +50,12 @@ def judge_vs_judge(metrics: dict) -> list[str]:
     return [*lines, paired_test_note(len(metrics["seeds"]))]
 
 
-def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_csv: Path) -> None:
-    metrics, card = read_json(metrics_path), read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
+    metrics, card = read_json(inputs["metrics:language"][0]), read_json(inputs["card:language"][0])
     frame = build(metrics)
-    write_text(out_csv, frame.round(6).to_csv(index=False))
     shown = pd.DataFrame({
         "large": frame["large"].str.upper(),
-        "router": frame["router"].map(ROUTER_NAMES),
+        "router": [ROUTER_NAMES.get(r, r) for r in frame["router"]],
     })
     for name, key in COLUMNS:
         shown[name] = [pm(metrics["large"][large][f"router:{router}"][key])
@@ -73,4 +78,4 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
         *judge_vs_judge(metrics),
         *footer(metrics, card, setup),
     ]
-    write_text(out_md, markdown_table("Large-model calls by router (language)", shown, notes, deviations(setup)))
+    write_table(outputs, frame, markdown_table("Large-model calls by router (language)", shown, notes, deviations(setup)))

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table
-from kcm.system_metrics import critical_t, paired_difference, summary
+from kcm.io import read_json
+from kcm.report.common import markdown_table, write_table
+from kcm.report.share_common import best_within
+from kcm.stats import critical_t, paired_difference, summary
 
 SUPPORTED, CONTRADICTED, NOT_SUPPORTED, UNTESTABLE = "supported", "contradicted", "not supported", "not testable here"
 
@@ -39,7 +40,7 @@ def kcm_vs_mcm(language: dict, vision: dict, retrieval: dict) -> dict[str, dict]
     out["vision overall"] = paired_difference(v["system:kcm"]["accuracy"], v["system:mcm"]["accuracy"])
     out["vision Few"] = paired_difference(v["system:kcm"]["few_accuracy"], v["system:mcm"]["few_accuracy"])
     for d in ("i2t", "t2i"):
-        r = retrieval["entries"]
+        r = next(iter(retrieval["large"].values()))  # retrieval runs one large model
         out[f"retrieval {d.upper()} R@1"] = paired_difference(r["system:kcm"][d]["r1"], r["system:mcm"][d]["r1"])
     return out
 
@@ -92,9 +93,7 @@ def build(language: dict, vision: dict, retrieval: dict, forgetting: list[dict],
         verdict, "vision/forgetting/seed*.json")
     # SHARe-KAN: 9.3x storage at -2.0 points.
     dense_acc = compression["head"]["dense_accuracy"]
-    share = [r for r in compression["rows"] if r["method"] == "share"]
-    within = [r for r in share if dense_acc - r["accuracy"] <= 0.02]
-    best = max(within, key=lambda r: r["ratio"]) if within else None
+    best = best_within(compression, 0.02)
     add("SHARe-KAN", "9.3× smaller head storage at −2.0 points (Int8)",
         (f"best within 2 points: {best['ratio']:.2f}× at {100 * (best['accuracy'] - dense_acc):+.1f} points "
          f"(K = {best['k']}, {best['precision']})" if best else "no setting within 2 points"),
@@ -121,13 +120,11 @@ def build(language: dict, vision: dict, retrieval: dict, forgetting: list[dict],
     return pd.DataFrame(rows)
 
 
-def render(language: Path, vision: Path, retrieval: Path, forgetting: list[Path], compression: Path,
-           out_md: Path, out_csv: Path) -> None:
-    language_metrics = read_json(language)
-    frame = build(language_metrics, read_json(vision), read_json(retrieval),
-                  [read_json(p) for p in forgetting], read_json(compression))
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    language_metrics = read_json(inputs["metrics:language"][0])
+    frame = build(language_metrics, read_json(inputs["metrics:vision"][0]), read_json(inputs["metrics:retrieval"][0]),
+                  [read_json(p) for p in inputs["runs:forgetting"]], read_json(inputs["share:sweep"][0]))
     n = len(language_metrics["seeds"])
-    write_text(out_csv, frame.to_csv(index=False))
     notes = [
         "Every number is read from the named artifact under results/<run>/ (no model runs here); seeds as in each "
         "experiment's table. Verdicts: supported = our measurement reaches the paper's number (or direction) beyond "
@@ -138,5 +135,6 @@ def render(language: Path, vision: Path, retrieval: Path, forgetting: list[Path]
         "- p: two-sided paired t-test over the seeds (– = undefined: the same difference in every seed); with "
         f"{n} seeds p < 0.05 needs |t| > {critical_t(n):.2f}, so the verdicts rest on the seed spread, not on p.",
     ]
-    write_text(out_md, markdown_table("Headline claims of KCM and SHARe-KAN against our measurements", frame, notes,
-                                      ["language.dataset", "vision.dataset", "retrieval.dataset", "share.task"]))
+    write_table(outputs, frame, markdown_table("Headline claims of KCM and SHARe-KAN against our measurements", frame,
+                                               notes, ["language.dataset", "vision.dataset", "retrieval.dataset",
+                                                       "share.task"]), digits=None)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, paired, paired_test_note, pm
-from kcm.system_metrics import paired_difference, summary
+from kcm.io import read_json
+from kcm.report.common import markdown_table, paired, paired_test_note, pm, write_table
+from kcm.stats import paired_difference, summary
 
 METRICS = [("Avg forgetting ↓", "average_forgetting"), ("Final accuracy", "final_accuracy"),
            ("Learning accuracy", "learning_accuracy"), ("BWT", "backward_transfer")]
@@ -30,10 +30,9 @@ def build(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), stats
 
 
-def render(run_paths: list[Path], card_path: Path, out_md: Path, out_csv: Path) -> None:
-    runs, card = [read_json(p) for p in run_paths], read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
+    runs, card = [read_json(p) for p in inputs["runs:forgetting"]], read_json(inputs["card:vision"][0])
     frame, stats = build(runs)
-    write_text(out_csv, frame.round(6).to_csv(index=False))
     shown = frame[["model", "params", "width"]].astype(str).copy()
     for name, _ in METRICS:
         kind_key = {n: k for n, k in METRICS}[name]
@@ -60,4 +59,4 @@ def render(run_paths: list[Path], card_path: Path, out_md: Path, out_csv: Path) 
         "- KANbeFair (arXiv 2407.16674) reported KANs forgetting more than MLPs in class-incremental "
         "learning; the KCM paper asserts the opposite without a measurement.",
     ]
-    write_text(out_md, markdown_table("Forgetting: KAN vs MLP, class-incremental", shown, notes, DEVIATIONS))
+    write_table(outputs, frame, markdown_table("Forgetting: KAN vs MLP, class-incremental", shown, notes, DEVIATIONS))

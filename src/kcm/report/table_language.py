@@ -1,5 +1,5 @@
-"""table_language / table_language_prompted: the baseline ladder in the shape of the paper's
-APD tables (per-class accuracy and their Average), one table per large model, mean ± std."""
+"""table_language: the baseline ladder with large A in the shape of the paper's APD tables
+(per-class accuracy and their Average), mean ± std; `ladder` serves table_language_prompted too."""
 
 from __future__ import annotations
 
@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, pm
+from kcm.io import read_json
+from kcm.report.common import markdown_table, pm, write_table
 from kcm.report.language_context import deviations, footer, kcm_vs_mcm
 
-LARGE = {"table_language": "a", "table_language_prompted": "b"}
-TITLES = {
-    "table_language": "Language, large A (the paper's BERT table): baseline ladder, accuracy %",
-    "table_language_prompted": "Language, large B prompted zero-shot (the paper's ChatGPT table): baseline ladder, accuracy %",
-}
+TITLE = "Language, large A (the paper's BERT table): baseline ladder, accuracy %"
 ROWS = [("Large", "system:large"), ("Small", "system:small"), ("+D", "system:d"), ("+KD", "system:kd"),
         ("+MCM", "system:mcm"), ("+KCM", "system:kcm")]
 METRICS = [("Average", "mean_class_accuracy"), ("Accuracy", "accuracy"), ("Macro-F1", "macro_f1"),
@@ -36,11 +32,11 @@ def build(metrics: dict, classes: list[str], large: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def render(name: str, metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_csv: Path) -> None:
-    metrics, card = read_json(metrics_path), read_json(card_path)
-    large, classes = LARGE[name], card["classes"]
+def ladder(large: str, title: str, inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
+    """The ladder table of large model `large` ("a" or "b")."""
+    metrics, card = read_json(inputs["metrics:language"][0]), read_json(inputs["card:language"][0])
+    classes = card["classes"]
     frame = build(metrics, classes, large)
-    write_text(out_csv, frame.round(6).to_csv(index=False))
     entries = metrics["large"][large]
     shown = pd.DataFrame({"system": frame["system"]})
     for col in [*classes, *(n for n, _ in METRICS)]:
@@ -57,4 +53,8 @@ def render(name: str, metrics_path: Path, card_path: Path, setup: dict, out_md: 
         *kcm_vs_mcm(metrics, large),
         *footer(metrics, card, setup, large),
     ]
-    write_text(out_md, markdown_table(TITLES[name], shown, notes, deviations(setup)))
+    write_table(outputs, frame, markdown_table(title, shown, notes, deviations(setup)))
+
+
+def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
+    ladder("a", TITLE, inputs, setup, outputs)

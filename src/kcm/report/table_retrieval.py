@@ -9,8 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from kcm import reference_gates
-from kcm.io import read_json, write_text
-from kcm.report.common import kcm_vs_mcm_line, markdown_table, paired_test_note, pm
+from kcm.io import read_json
+from kcm.report.common import (
+    kcm_vs_mcm_line,
+    markdown_table,
+    paired_test_note,
+    pm,
+    to_markdown,
+    write_table,
+)
 
 ROWS = [
     ("Small", "system:small"), ("Small+MCM (distilled, alone)", "small:mcm"),
@@ -19,7 +26,7 @@ ROWS = [
 ]
 DIRECTIONS = {"i2t": "I2T", "t2i": "T2I"}
 KS = (1, 5, 10)
-ROUTERS = [("random", "router:random"), ("small max-softmax", "router:max_softmax"),
+ROUTER_ROWS = [("random", "router:random"), ("small max-softmax", "router:max_softmax"),
            ("MLP judge", "router:mlp"), ("KAN judge", "router:kan"), ("oracle", "router:oracle"),
            ("CLIP+MCM (after the rounds)", "system:mcm"), ("CLIP+KCM (after the rounds)", "system:kcm")]
 # The paper's MSCOCO table (papers.md, KCM-4 Table D), percent: its only retrieval rows.
@@ -37,9 +44,14 @@ def columns() -> list[tuple[str, str, str]]:
     return out + [(f"Calls {DIRECTIONS[d]}", d, "large_fraction") for d in DIRECTIONS]
 
 
+def systems(metrics: dict) -> dict:
+    """entry -> direction -> metric summaries of the run's one large model."""
+    return next(iter(metrics["large"].values()))
+
+
 def build(metrics: dict) -> pd.DataFrame:
     """The numeric table (fractions), for the CSV."""
-    entries = metrics["entries"]
+    entries = systems(metrics)
     rows = []
     for label, entry in ROWS:
         row = {"system": label}
@@ -51,13 +63,11 @@ def build(metrics: dict) -> pd.DataFrame:
 
 def routers_block(metrics: dict) -> list[str]:
     """APGR and CPT(80 %) of each router on the R@1 curve, per direction, as Markdown lines."""
-    from kcm.report.common import to_markdown
-
-    entries = metrics["entries"]
-    frame = pd.DataFrame({"router": [name for name, _ in ROUTERS]})
+    entries = systems(metrics)
+    frame = pd.DataFrame({"router": [name for name, _ in ROUTER_ROWS]})
     for d, name in DIRECTIONS.items():
-        frame[f"{name} APGR"] = [pm(entries[e][d]["apgr"]) for _, e in ROUTERS]
-        frame[f"{name} calls for 80 % of the gap"] = [pm(entries[e][d]["cpt80"]) for _, e in ROUTERS]
+        frame[f"{name} APGR"] = [pm(entries[e][d]["apgr"]) for _, e in ROUTER_ROWS]
+        frame[f"{name} calls for 80 % of the gap"] = [pm(entries[e][d]["cpt80"]) for _, e in ROUTER_ROWS]
     return ["", "Routers over every threshold (R@1; APGR: share of the area between the small and hinted large "
             "lines recovered, random = 50 %; the first five share the round-0 small model, the last two route "
             "their own distilled one):", "", to_markdown(frame), ""]
@@ -70,22 +80,21 @@ def gate_line(metrics: dict, setup: dict) -> str:
     if not reference_gates.applies(setup):
         large = setup.get("large") or {}
         return reference_gates.not_applicable(reference, f"{setup.get('dataset')}, large model {large.get('kind')}")
-    large = metrics["entries"]["system:large"]
+    large = systems(metrics)["system:large"]
     gate = reference_gates.retrieval_gate(100 * large["i2t"]["r1"]["mean"], 100 * large["t2i"]["r1"]["mean"])
     parts = [f"{DIRECTIONS[d]} R@1 {gate[d]['ours']:.1f} vs {gate[d]['published']:.1f} "
              f"({gate[d]['difference']:+.1f} points, {gate[d]['verdict']})" for d in DIRECTIONS]
     return (f"- Reference gate ({reference}, ± {gate['tolerance']:g} points): " + "; ".join(parts) + ".")
 
 
-def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_csv: Path) -> None:
-    metrics, card = read_json(metrics_path), read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
+    metrics, card = read_json(inputs["metrics:retrieval"][0]), read_json(inputs["card:retrieval"][0])
     frame = build(metrics)
-    write_text(out_csv, frame.round(6).to_csv(index=False))
-    entries = metrics["entries"]
+    entries = systems(metrics)
     shown = pd.DataFrame({"system": frame["system"]})
     for header, d, key in columns():
         shown[header] = [pm(entries[entry][d][key]) for _, entry in ROWS]
-    loop, small, large = metrics["params"]["loop"], metrics["small"], metrics["large"] or {}
+    loop, small, large = metrics["params"]["loop"], metrics["small"], metrics["large_model"] or {}
     diffs = [kcm_vs_mcm_line(f"{DIRECTIONS[d]} {name}", entries["system:kcm"][d][key], entries["system:mcm"][d][key])
              for d in DIRECTIONS for name, key in (("R@1", "r1"), ("APGR", "apgr"))]
     alphas = sorted({f"{a['i2t']:g}/{a['t2i']:g}" for seed in metrics["alpha"].values() for a in seed.values()})
@@ -117,5 +126,5 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
     ]
     notes.append(gate_line(metrics, setup))
     deviations = (["retrieval.dataset"] if card.get("dataset") != "coco_karpathy" else []) + DEVIATIONS
-    write_text(out_md, markdown_table("Image–text retrieval: Recall@K % and large-model calls", shown, notes,
-                                      deviations))
+    write_table(outputs, frame, markdown_table("Image–text retrieval: Recall@K % and large-model calls", shown,
+                                               notes, deviations))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from kcm.io import read_json, write_text
-from kcm.report.common import markdown_table, pct
+from kcm.io import read_json
+from kcm.report.common import markdown_table, pct, write_table
 
 DEVIATIONS = ["language.dataset", "language.dedup", "language.small_model", "language.input"]
 
@@ -28,10 +28,10 @@ def build(metrics: dict, card: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def render(metrics_path: Path, card_path: Path, params: dict, out_md: Path, out_csv: Path) -> None:
-    metrics, card = read_json(metrics_path), read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
+    """`setup`: the small text model's parameters (config baseline.text), for the footer."""
+    metrics, card = read_json(inputs["metrics:text_baseline"][0]), read_json(inputs["card:language"][0])
     frame = build(metrics["splits"], card)
-    write_text(out_csv, frame.round(6).to_csv(index=False))
     shown = frame.copy()
     for col in shown.columns[2:]:
         shown[col] = shown[col].map(pct)
@@ -40,6 +40,6 @@ def render(metrics_path: Path, card_path: Path, params: dict, out_md: Path, out_
         "",
         f"- Data: {card['source']['name']}, {card['n_samples']} articles, split seed {card['seed']} "
         f"(fingerprint {card['source_fingerprint'][:12]}).",
-        f"- Model: {metrics['model']}; parameters {params}.",
+        f"- Model: {metrics['model']}; parameters {setup}.",
     ]
-    write_text(out_md, markdown_table("Small text model alone (TF-IDF + LR)", shown, notes, DEVIATIONS))
+    write_table(outputs, frame, markdown_table("Small text model alone (TF-IDF + LR)", shown, notes, DEVIATIONS))

@@ -9,8 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from kcm import reference_gates
-from kcm.io import read_json, write_text
-from kcm.report.common import kcm_vs_mcm_line, markdown_table, paired_test_note, pm
+from kcm.io import read_json
+from kcm.report.common import (
+    kcm_vs_mcm_line,
+    markdown_table,
+    paired_test_note,
+    pm,
+    write_table,
+)
 
 ROWS = [
     ("{small}", "system:small"), ("{small}+MCM", "small:mcm"), ("{small}+KCM", "small:kcm"),
@@ -48,12 +54,11 @@ def gate(metrics: dict, card: dict, setup: dict) -> str:
     return f"- Reference gate ({reference}): our CE ResNet-32 Overall {g['ours']:.1f} % is {g['verdict']}."
 
 
-def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_csv: Path) -> None:
-    metrics, card = read_json(metrics_path), read_json(card_path)
+def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
+    metrics, card = read_json(inputs["metrics:vision"][0]), read_json(inputs["card:vision"][0])
     small = setup["small"]
     small_name = f"ResNet-{small['depth']}"
     frame = build(metrics, small_name)
-    write_text(out_csv, frame.round(6).to_csv(index=False))
     entries = metrics["large"]["lite0"]
     shown = pd.DataFrame({"system": frame["system"]})
     for name, key in COLUMNS:
@@ -85,5 +90,5 @@ def render(metrics_path: Path, card_path: Path, setup: dict, out_md: Path, out_c
         f"{loop['folds']}-fold out-of-fold outputs.",
     ]
     notes.append(gate(metrics, card, setup))
-    write_text(out_md, markdown_table("Long-tailed vision: Many / Medium / Few accuracy %", shown, notes,
-                                      deviations(card.get("dataset", "mnist_lt"))))
+    write_table(outputs, frame, markdown_table("Long-tailed vision: Many / Medium / Few accuracy %", shown, notes,
+                                               deviations(card.get("dataset", "mnist_lt"))))

@@ -1,0 +1,32 @@
+"""`kcm bench <name> [options]`: benchmarks (not tests); each prints a table and writes results/bench/."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _kan(args: argparse.Namespace) -> None:
+    from kcm.bench import kan_speed
+
+    kan_speed.main(args.rest)
+
+
+def _retrieval_cost(args: argparse.Namespace) -> None:
+    from kcm.bench import retrieval_cost
+
+    retrieval_cost.main(args.rest)
+
+
+BENCHMARKS = {
+    "kan": ("our KAN vs pykan vs an equal-parameter MLP: time and memory", _kan),
+    "retrieval-cost": ("both retrieval models' parameters, multiply-adds and time per query", _retrieval_cost),
+}
+
+
+def register(verbs, groups) -> None:
+    for name, (text, handler) in BENCHMARKS.items():
+        # Every later word goes to the benchmark's own parser (--help included): with no option
+        # prefix of its own, this parser reads "--quick" as a word, not as an unknown option.
+        sub = groups["bench"].add_parser(name, help=text, prefix_chars="+", add_help=False)
+        sub.add_argument("rest", nargs="*", help="options of the benchmark (--quick, --out, --help)")
+        sub.set_defaults(func=handler)

@@ -1,0 +1,94 @@
+"""Who asks the large model: every router's confidence C_x (C_x <= eps calls F_l), the judges
+that learn it, and the oracle.
+
+    random        a uniform draw per input (the floor any router should beat)
+    max_softmax   F_s's own max-softmax
+    mlp, kan      a judge F_j predicting the class; C_x = its max-softmax
+    mlp_binary, kan_binary   a judge of "is F_s right"; C_x = P(F_s right)
+    oracle        asks F_l exactly where F_l fixes F_s
+
+A task fits the judges it names (`Task.judge_routers`); one without a class set (retrieval)
+has only judges of "is F_s right" (`Task.only_binary_judges`), under the names mlp and kan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from kcm.judges import Judge
+
+if TYPE_CHECKING:
+    from kcm.loop.core import LoopConfig, SmallState, Task
+
+JUDGE_ROUTERS = ("mlp", "kan", "mlp_binary", "kan_binary")
+ROUTERS = ("random", "max_softmax", *JUDGE_ROUTERS, "oracle")
+
+
+def is_binary(task: Task, router: str) -> bool:
+    """Whether this judge predicts "F_s is right" rather than the class."""
+    return task.only_binary_judges or router.endswith("_binary")
+
+
+def oracle_confidence(small_right: np.ndarray, large_right: np.ndarray) -> np.ndarray:
+    """Ask F_l exactly where it fixes F_s (C_x = 0 there, 1 elsewhere): at any 0 < eps < 1 the
+    best point any router can reach; its best curve over all call budgets is metrics.oracle_curve."""
+    return np.where(~small_right & large_right, 0.0, 1.0)
+
+
+def judge_targets(task: Task, split: str, outputs: Any, view: str | None, binary: bool) -> torch.Tensor:
+    """A class judge's targets (labels) or a binary judge's: "is F_s right" (1/0)."""
+    if binary:
+        y = task.correct(split, view, task.answers(outputs, view)).astype(int)
+    else:
+        y = task.labels(split)
+    return torch.as_tensor(y, dtype=torch.long)
+
+
+def judge_test(task: Task, outputs: Any, view: str | None, router: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A judge's test inputs and targets: what compressing it is evaluated on (`kcm.compress`)."""
+    return task.judge_inputs("test", outputs, view), judge_targets(task, "test", outputs, view, is_binary(task, router))
+
+
+def fit_judges(task: Task, state: SmallState, router: str, cfg: LoopConfig, seed: int) -> dict[str | None, Judge]:
+    """Per view, the judge of this router, trained on F_s's out-of-fold train outputs (val: early stop)."""
+    kind, binary = router.removesuffix("_binary"), is_binary(task, router)
+    judges = {}
+    for view in task.views:
+        x_train, x_val = task.judge_inputs("train", state.train, view), task.judge_inputs("val", state.val, view)
+        judge = Judge(x_train.shape[1], 2 if binary else task.n_classes, replace(cfg.judge, kind=kind, seed=seed))
+        judge.fit(x_train, judge_targets(task, "train", state.train, view, binary), x_val,
+                  judge_targets(task, "val", state.val, view, binary))
+        judges[view] = judge
+    return judges
+
+
+def judge_probs(task: Task, split: str, outputs: Any, judge: Judge, view: str | None) -> np.ndarray:
+    return judge.proba(task.judge_inputs(split, outputs, view)).double().numpy()
+
+
+def confidence_of(probs: np.ndarray, binary: bool) -> np.ndarray:
+    """C_x from a judge's probabilities: P(F_s right) of a binary judge, max softmax of a class one."""
+    return probs[:, 1] if binary else probs.max(1)
+
+
+def loop_confidence(task: Task, split: str, outputs: Any, judge: Judge | None, router: str,
+                    view: str | None) -> np.ndarray:
+    """C_x of a loop system's router: its judge's, or F_s's max-softmax where it has none."""
+    if judge is None:
+        return task.max_softmax(outputs, view)
+    return confidence_of(judge_probs(task, split, outputs, judge, view), is_binary(task, router))
+
+
+def router_confidences(task: Task, state: SmallState, judges: dict[str, dict], view: str | None,
+                       small_right: np.ndarray, large_right: np.ndarray,
+                       rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """C_x on the test split for every router, around one small model (same F_s, same F_l)."""
+    out = {"random": rng.random(len(small_right)), "max_softmax": task.max_softmax(state.test, view)}
+    for name, per_view in judges.items():
+        out[name] = loop_confidence(task, "test", state.test, per_view[view], name, view)
+    out["oracle"] = oracle_confidence(small_right, large_right)
+    return out

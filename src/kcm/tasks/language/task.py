@@ -1,0 +1,72 @@
+"""The language experiment as a classification task of the loop (`kcm.tasks.classification`): BBC headlines (or any dataset folder in the
+same format), a TF-IDF softmax-regression small model, and cached large-model outputs.
+
+The judge reads a fixed 16-d summary of the small model's input (truncated SVD of the TF-IDF
+rows, fitted on train) beside the small model's probabilities: the "small model's features
+and probabilities" of DESIGN.md, small enough for a KAN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from kcm.baselines.text_tfidf import TfidfParams, input_text
+from kcm.data.split import SPLITS
+from kcm.distill import DistillWeights
+from kcm.io import read_json
+from kcm.large_outputs import read_large
+from kcm.models.softmax_regression import SoftmaxRegression, Teachers
+from kcm.tasks.classification import ClassificationTask
+
+
+def _sparse(matrix) -> torch.Tensor:
+    m = matrix.tocsr().astype(np.float64)
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
+        torch.from_numpy(m.data), m.shape,
+    )
+
+
+class LanguageTask(ClassificationTask):
+    def __init__(self, data_dir: Path, large_paths: dict[str, Path], tfidf: TfidfParams,
+                 weights: DistillWeights, svd_dim: int = 16, seed: int = 0):
+        data_dir = Path(data_dir)
+        card = read_json(data_dir / "card.json")
+        self.classes = card["classes"]
+        self.n_classes = len(self.classes)
+        self.frames = {s: pd.read_parquet(data_dir / f"{s}.parquet") for s in SPLITS}
+        self.tfidf, self.weights = tfidf, weights
+        texts = {s: input_text(f, tfidf.fields) for s, f in self.frames.items()}
+        vectorizer = TfidfVectorizer(
+            ngram_range=(1, tfidf.ngram_max), max_features=tfidf.max_features,
+            min_df=tfidf.min_df, sublinear_tf=tfidf.sublinear_tf,
+        ).fit(texts["train"])
+        matrices = {s: vectorizer.transform(t) for s, t in texts.items()}
+        self.x = matrices  # scipy CSR; rows are taken there, then handed to torch
+        svd = TruncatedSVD(n_components=svd_dim, random_state=seed).fit(matrices["train"])
+        self._judge_features = {s: svd.transform(m).astype(np.float32) for s, m in matrices.items()}
+        self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
+        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
+        self.test_ids = self.frames["test"]["id"].to_numpy()
+
+    def labels(self, split: str) -> np.ndarray:
+        return self._labels[split]
+
+    def fit_classifier(self, rows: np.ndarray, teachers: Teachers, seed: int) -> SoftmaxRegression:
+        # full-batch L-BFGS: no randomness, so no seed to use
+        x = _sparse(self.x["train"][rows])
+        return SoftmaxRegression(C=self.tfidf.C).fit(x, self._labels["train"][rows], self.n_classes,
+                                                     teachers, self.weights)
+
+    def small_proba(self, model: SoftmaxRegression, split: str, rows: np.ndarray | None = None) -> np.ndarray:
+        x = self.x[split] if rows is None else self.x[split][rows]
+        return model.proba(_sparse(x))
+
+    def judge_features(self, split: str) -> np.ndarray:
+        return self._judge_features[split]

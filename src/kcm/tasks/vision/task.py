@@ -1,0 +1,100 @@
+"""The long-tailed vision experiment as a classification task of the loop
+(`kcm.tasks.classification`): MNIST-LT (or CIFAR-100-LT), a
+CIFAR ResNet small model trained from scratch, and a large model's cached outputs.
+
+Prompt modification for vision (DESIGN.md): the small model's prediction is fused into the
+large model's head input (a one-hot hint beside the frozen backbone's features), so, as for
+text, the large model's answer for any hint is a cached lookup. The judge reads a fixed
+16-d PCA of the image (fitted on train) beside the small model's probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from kcm.data.image_folder import read_image_split
+from kcm.data.split import SPLITS
+from kcm.distill import DistillWeights
+from kcm.io import read_json
+from kcm.large_outputs import read_large
+from kcm.models.image_trainer import fit_image_classifier, predict_proba
+from kcm.models.resnet_cifar import ResNetCifar
+from kcm.models.softmax_regression import Teachers
+from kcm.tasks.classification import ClassificationTask
+
+
+@dataclass(frozen=True)
+class SmallImageParams:
+    depth: int = 8
+    width: int = 16
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.01
+    weight_decay: float = 0.05
+    augment: bool = True
+    optimizer: str = "adamw"
+
+
+def small_params(params: dict) -> SmallImageParams:
+    """The config's vision.small section."""
+    return SmallImageParams(**params["small"])
+
+
+def load_images(data_dir: Path) -> tuple[dict, dict]:
+    """(frames, images) per split from a dataset folder written by kcm.data.image_folder."""
+    card = read_json(Path(data_dir) / "card.json")
+    shape = tuple(card["image_shape"])
+    frames, images = {}, {}
+    for split in SPLITS:
+        frames[split], images[split] = read_image_split(Path(data_dir) / f"{split}.parquet", shape)
+    return frames, images
+
+
+def hint_arrays(features: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
+    """The large head's inputs per variant: features + a zero hint, or + the one-hot of class k."""
+    out = {"none": np.concatenate([features, np.zeros((len(features), n_classes), features.dtype)], axis=1)}
+    for k in range(n_classes):
+        hint = np.zeros((len(features), n_classes), features.dtype)
+        hint[:, k] = 1.0
+        out[f"hint_{k}"] = np.concatenate([features, hint], axis=1)
+    return out
+
+
+class VisionTask(ClassificationTask):
+    def __init__(self, data_dir: Path, large_paths: dict[str, Path], small: SmallImageParams,
+                 weights: DistillWeights, pca_dim: int = 16):
+        card = read_json(Path(data_dir) / "card.json")
+        self.classes = card["classes"]
+        self.n_classes = len(self.classes)
+        self.frames, self.images = load_images(data_dir)
+        self.small, self.weights = small, weights
+        self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
+        flat = {s: x.reshape(len(x), -1).astype(np.float32) / 255.0 for s, x in self.images.items()}
+        pca = PCA(n_components=pca_dim, random_state=0).fit(flat["train"])
+        self._judge_features = {s: pca.transform(x).astype(np.float32) for s, x in flat.items()}
+        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
+        self.test_ids = self.frames["test"]["id"].to_numpy()
+
+    def labels(self, split: str) -> np.ndarray:
+        return self._labels[split]
+
+    def fit_classifier(self, rows: np.ndarray, teachers: Teachers, seed: int):
+        p = self.small
+        model = ResNetCifar(depth=p.depth, n_classes=self.n_classes,
+                            in_channels=self.images["train"].shape[-1], width=p.width)
+        return fit_image_classifier(
+            model, self.images["train"][rows], self._labels["train"][rows], teachers=teachers,
+            weights=self.weights, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
+            weight_decay=p.weight_decay, seed=seed, augment=p.augment, optimizer=p.optimizer,
+        )
+
+    def small_proba(self, model, split: str, rows: np.ndarray | None = None) -> np.ndarray:
+        images = self.images[split] if rows is None else self.images[split][rows]
+        return predict_proba(model, images)
+
+    def judge_features(self, split: str) -> np.ndarray:
+        return self._judge_features[split]

@@ -1,0 +1,87 @@
+"""System metrics over seeds: one entry point and one JSON shape for both metric families."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from metrics_fakes import CLASSES, classification_outputs, retrieval_outputs, write_runs
+
+from kcm import system_metrics
+from kcm.stats import paired_difference
+
+
+def test_metrics_over_seeds_are_mean_and_sample_std():
+    two = pd.concat([classification_outputs(0), classification_outputs(1)], ignore_index=True)
+    two.loc[two["seed"] == 1, "pred"] = two.loc[two["seed"] == 1, "label"]  # seed 1: every answer right
+    result = system_metrics.aggregate("classification", two, CLASSES)
+    assert (result["family"], result["seeds"], sorted(result["large"])) == ("classification", [0, 1], ["a", "b"])
+    acc = result["large"]["a"]["system:kcm"]["accuracy"]
+    rows = two[(two["seed"] == 0) & (two["large"] == "a") & (two["entry"] == "system:kcm")]
+    first = float((rows["pred"] == rows["label"]).mean())
+    assert acc["values"] == [first, 1.0]
+    assert acc["mean"] == pytest.approx((first + 1) / 2)
+    assert acc["std"] == pytest.approx(np.std([first, 1.0], ddof=1))
+    assert set(result["large"]["a"]["system:kcm"]["class_accuracy"]) == set(CLASSES)
+    assert len(paired_difference(acc, result["large"]["a"]["system:small"]["accuracy"])["values"]) == 2
+
+
+def test_group_accuracy_is_the_accuracy_over_each_groups_samples():
+    frame = classification_outputs(0)
+    groups = {0: "many", 1: "medium", 2: "few"}
+    got = system_metrics.aggregate("classification", frame, CLASSES, groups)["large"]["a"]["system:small"]
+    rows = frame[(frame["entry"] == "system:small") & (frame["large"] == "a")]
+    for cls, group in groups.items():
+        mine = rows[rows["label"] == cls]
+        assert got[f"{group}_accuracy"]["mean"] == pytest.approx((mine["pred"] == mine["label"]).mean())
+
+
+@pytest.mark.parametrize("family", ["classification", "retrieval"])
+def test_every_router_curve_stays_under_the_oracle(family):
+    outputs = pd.concat([(classification_outputs if family == "classification" else retrieval_outputs)(s)
+                         for s in (0, 1)], ignore_index=True)
+    curves = system_metrics.mean_curves(family, outputs)
+    score, by = ("accuracy", "large") if family == "classification" else ("r1", "direction")
+    for key, part in curves.groupby(by):
+        oracle = part[part["router"] == "oracle"][score].to_numpy()
+        for router, line in part.groupby("router"):
+            assert (line[score].to_numpy() <= oracle + 1e-9).all(), (key, router)
+
+
+def test_retrieval_recall_is_the_share_of_queries_ranked_under_k():
+    outputs = retrieval_outputs(0)
+    result = system_metrics.aggregate("retrieval", outputs)
+    (large, entries), = result["large"].items()
+    assert large == system_metrics.RETRIEVAL_LARGE
+    rows = outputs[(outputs["entry"] == "system:kcm") & (outputs["direction"] == "t2i")]
+    got = entries["system:kcm"]["t2i"]
+    for k in (1, 5, 10):
+        assert got[f"r{k}"]["mean"] == pytest.approx((rows["rank"] < k).mean())
+    assert got["rsum"]["mean"] == pytest.approx(sum((rows["rank"] < k).mean() for k in (1, 5, 10)))
+    assert got["n"] == len(rows)
+
+
+def test_one_json_shape_for_both_families(tmp_path):
+    card = {"classes": CLASSES, "groups": {"of_class": {"a": "many", "b": "medium", "c": "few"}}}
+    cls, cls_curves = system_metrics.systems("classification", write_runs(tmp_path / "c", "classification",
+                                                                              larges=("lite",)), card)
+    ret, ret_curves = system_metrics.systems("retrieval", write_runs(tmp_path / "r", "retrieval"), None,
+                                             {"model": "towers"})
+    for result in (cls, ret):
+        assert result["seeds"] == [0, 1, 2]
+        assert {"family", "seeds", "large", "params", "judges", "rounds"} <= set(result)
+        for entries in result["large"].values():
+            assert "system:kcm" in entries and "router:oracle" in entries
+    assert (cls["family"], ret["family"]) == ("classification", "retrieval")
+    assert "few_accuracy" in cls["large"]["lite"]["system:kcm"]  # the card has groups
+    assert set(ret["large"]["clip"]["system:kcm"]) == {"i2t", "t2i"}
+    assert ret["large_model"] == {"model": "towers"} and ret["alpha"]["1"]["round0"]["i2t"] == 0.5
+    assert {"large", "router", "accuracy"} <= set(cls_curves) and {"direction", "router", "r1"} <= set(ret_curves)
+
+
+def test_language_cards_without_groups_get_no_group_accuracy(tmp_path):
+    result, _ = system_metrics.systems("classification", write_runs(tmp_path, "classification"), {"classes": CLASSES})
+    assert "few_accuracy" not in result["large"]["a"]["system:kcm"]
+
+
+def test_an_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="unknown metric family"):
+        system_metrics.aggregate("regression", classification_outputs(0), CLASSES)
