@@ -293,6 +293,56 @@ def test_shared_codebook_is_counted_once_and_the_ratio_grows_with_heads():
         multi_head_storage(own, shared_codebook=True)
 
 
+def spline_only(kan):
+    """A head trained like share.head.base = false: its base weights are identically zero."""
+    with torch.no_grad():
+        for layer in kan.layers:
+            layer.scale_base.zero_()
+    return kan
+
+
+def test_a_zero_tensor_is_absent_in_the_dense_and_the_compressed_count_alike():
+    kan = random_kan((16, 8, 4), seed=35)
+    zero = spline_only(random_kan((16, 8, 4), seed=35))
+    edges = 16 * 8 + 8 * 4
+    assert dense_storage(kan).total_bytes - dense_storage(zero).total_bytes == 4 * edges
+    assert dense_storage(zero).absent_items() == {"scale_base": edges} and not dense_storage(kan).absent
+    for cfg, saved in ((CompressionConfig(k=12, int8=False), 4 * edges), (CompressionConfig(k=12), 4 * edges),
+                       (CompressionConfig(k=12, int8_base=True), edges + 2 * (4 + 1))):  # its scale and zero point too
+        full, absent = compressed_storage(compress_kan(kan, cfg)), compressed_storage(compress_kan(zero, cfg))
+        assert full.total_bytes - absent.total_bytes == saved
+        assert absent.absent_items()["base_weight"] == edges
+        assert "base_weight" not in absent.by_component()
+
+
+def test_fifty_spline_only_heads_at_int8_base_match_a_hand_count():
+    """The issue's acceptance test: N heads sharing one codebook per layer at int8+base, counted by
+    hand from the shapes: codebook (once), packed indices, Int8 gains / biases with their scales
+    and zero points, grids as (t0, h), zero tensors (the base weights) absent."""
+    width, n_heads, K, D = (16, 8, 4), 50, 12, 5 + 3
+    trained = [spline_only(random_kan(width, seed=40 + h)) for h in range(3)]
+    assert all(layer.uniform for kan in trained for layer in kan.layers)
+    shared = shared_codebook_compress(trained, CompressionConfig(k=K, int8=True, int8_base=True))
+    report = multi_head_storage([shared[i % 3] for i in range(n_heads)], shared_codebook=True)
+    int8 = 4 + 1  # one float32 scale and one int8 zero point per Int8 tensor
+    layers = [(16, 8), (8, 4)]
+    codebooks = sum(K * D + int8 for _ in layers)  # once for all heads
+    per_head = sum(
+        math.ceil(n_in * n_out * 4 / 8)  # indices at ceil(log2 12) = 4 bits
+        + 2 * (n_in * n_out + int8)  # gains and biases
+        + 0  # base weights: identically zero, absent
+        + 4 * 2 * n_in  # uniform grid: t0 and h per input
+        for n_in, n_out in layers)
+    assert report.total_bytes == codebooks + n_heads * per_head == 202 + 50 * 612
+    assert report.absent_items() == {"base_weight": n_heads * 160, "base_weight.scale": 2 * n_heads,
+                                     "base_weight.zero_point": 2 * n_heads}
+    dense_per_head = sum(4 * (n_in * n_out * D + n_in * n_out + 2 * n_in) for n_in, n_out in layers)  # coef, scale_sp, grid
+    assert sum(dense_storage(trained[i % 3]).total_bytes for i in range(n_heads)) == n_heads * dense_per_head == 50 * 5952
+    # int8 keeps the base weights float32, but they are zero, so both precisions store the same bytes
+    int8_only = shared_codebook_compress(trained, CompressionConfig(k=K, int8=True))
+    assert multi_head_storage([int8_only[i % 3] for i in range(n_heads)], shared_codebook=True).total_bytes == report.total_bytes
+
+
 # --------------------------------------------------------------------------- pruning
 
 

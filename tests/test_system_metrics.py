@@ -1,11 +1,13 @@
 """System metrics over seeds: one entry point and one JSON shape for both metric families."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from metrics_fakes import CLASSES, classification_outputs, retrieval_outputs, write_runs
 
-from kcm import system_metrics
+from kcm import stats, system_metrics
 from kcm.stats import paired_difference
 
 
@@ -85,3 +87,40 @@ def test_language_cards_without_groups_get_no_group_accuracy(tmp_path):
 def test_an_unknown_family_is_refused():
     with pytest.raises(ValueError, match="unknown metric family"):
         system_metrics.aggregate("regression", classification_outputs(0), CLASSES)
+
+
+def test_the_comparisons_block_is_the_paired_bootstrap_of_kcm_stats(tmp_path):
+    """On a tiny outputs frame: KCM − MCM accuracy per sample, stratified by seed, equals
+    stats.paired_bootstrap_ci called directly, with McNemar on the pooled pairs; same bytes twice."""
+    card = {"classes": CLASSES, "groups": {"of_class": {"a": "many", "b": "medium", "c": "few"}}}
+    runs = write_runs(tmp_path / "c", "classification", larges=("lite",), n=12)
+    result, _ = system_metrics.systems("classification", runs, card)
+    again, _ = system_metrics.systems("classification", runs, card)
+    assert json.dumps(result, sort_keys=True) == json.dumps(again, sort_keys=True)
+    outputs = pd.concat([pd.read_parquet(r / "outputs.parquet") for r in runs])
+    kcm, mcm = (outputs[outputs["entry"] == e] for e in ("system:kcm", "system:mcm"))
+    a, b = (f["pred"].to_numpy() == f["label"].to_numpy() for f in (kcm, mcm))
+    direct = stats.paired_bootstrap_ci(a, b, np.mean, groups=kcm["seed"].to_numpy(), n_resamples=9999,
+                                       confidence=0.95, seed=0)
+    got = result["comparisons"]["pairs"]["lite"]["kcm_vs_mcm"]
+    assert {k: got[k] for k in direct} == direct
+    assert got["mcnemar"] == stats.mcnemar(a, b) and (got["n"], got["seeds"]) == (36, 3)
+    few = kcm["label"].to_numpy() == 2
+    direct_few = stats.paired_bootstrap_ci(a[few], b[few], np.mean, groups=kcm["seed"].to_numpy()[few], seed=0)
+    assert result["comparisons"]["pairs"]["lite"]["kcm_vs_mcm_few"]["low"] == direct_few["low"]
+    assert set(result["comparisons"]["pairs"]["lite"]) == {"kcm_vs_mcm", "small_kcm_vs_mcm", "kcm_vs_large",
+                                                           "kcm_vs_mcm_few", "small_kcm_vs_mcm_few"}
+
+
+def test_identical_answers_are_flagged_degenerate(tmp_path):
+    runs = write_runs(tmp_path / "r", "retrieval")
+    for run in runs:
+        frame = pd.read_parquet(run / "outputs.parquet")
+        frame.loc[frame["entry"] == "system:kcm", "rank"] = frame.loc[frame["entry"] == "system:mcm", "rank"].to_numpy()
+        frame.to_parquet(run / "outputs.parquet", index=False)
+    result, _ = system_metrics.systems("retrieval", runs, None, {"model": "towers"})
+    for direction in ("i2t", "t2i"):
+        got = result["comparisons"]["pairs"][direction]
+        assert got["kcm_vs_mcm"]["degenerate"] and got["kcm_vs_mcm"]["identical_answers"]
+        assert (got["kcm_vs_mcm"]["low"], got["kcm_vs_mcm"]["high"]) == (0.0, 0.0)
+        assert not got["kcm_vs_large"]["degenerate"]

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 from workflow_runner import REPO, planned_jobs, result_files, snakemake
 
+from kcm.report.claims_verdicts import TAXONOMY
 from kcm.report.common import pct
 from kcm.report.registry import TARGETS
 
@@ -178,7 +179,8 @@ def test_vision_tables_report_groups_and_the_forgetting_check(run):
     card = json.loads((root / "data/mnist_lt/card.json").read_text())
     md = (root / "tables/table_vision_lt.md").read_text()
     rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert rows == ["ResNet-8", "ResNet-8+MCM", "ResNet-8+KCM", "Large", "Large+MCM", "Large+KCM"]
+    ladder = ["+D", "+KD", "+MCM", "+KCM"]
+    assert rows == ["ResNet-8", *(f"ResNet-8{r}" for r in ladder), "Large", *(f"Large{r}" for r in ladder)]
     assert f"Few (< 20): {card['groups']['members']['few']}" in md  # membership printed in the footer
     assert "Reference gate (CE ResNet-32 on CIFAR-100-LT at imbalance 100, 37.3–39.3 %, anchors.md §5.1): " \
            "not applicable to this run (mnist_lt, ResNet-8" in md
@@ -241,8 +243,18 @@ def test_share_tables_come_from_the_compression_artifacts(run):
 def test_claims_table_has_a_verdict_for_every_headline_claim(run):
     root = run / "results" / "test"
     claims = pd.read_csv(root / "tables/table_claims.csv")
-    assert len(claims) == 9 and set(claims["paper"]) == {"KCM", "SHARe-KAN"}
-    assert set(claims["verdict"]) <= {"supported", "contradicted", "not supported", "not testable here"}
+    assert len(claims) == 20 and set(claims["paper"]) == {"KCM", "SHARe-KAN"}
+    assert {v.split(" (")[0] for v in claims["verdict"]} <= set(TAXONOMY)
+    assert (claims["profile"] == "test").all() and claims["ci"].str.len().gt(0).all()
+    assert claims["scale"].str.contains("× 1 split|comparisons counted").all()
+    # no verdict reads more than its CI: reproduced / direction only / contrary exclude the no-effect value
+    evidence = claims[claims["verdict"].str.split(" (", regex=False).str[0].isin(["reproduced", "direction only", "contrary"])]
+    assert not ((evidence["ci_low"] <= evidence["null"]) & (evidence["null"] <= evidence["ci_high"])).any()
+    # a comparison the metrics mark identical by construction is shown as degenerate
+    retrieval = json.loads((root / "metrics/retrieval.json").read_text())["comparisons"]["pairs"]
+    for d, name in (("i2t", "I2T"), ("t2i", "T2I")):
+        verdict = claims.loc[claims["claim"] == f"KCM above MCM: retrieval {name} R@1", "verdict"].item()
+        assert (verdict == "degenerate") == retrieval[d]["kcm_vs_mcm"]["degenerate"]
     # the measurement column is read from the artifacts it names
     fifty = max(json.loads((root / "share/compression.json").read_text())["multi_head"]["scaling"], key=lambda s: s["heads"])
     row = claims[claims["claim"].str.startswith("13.9×")].iloc[0]

@@ -12,7 +12,9 @@ system's answer. Two metric families read it:
   rsum (kcm.retrieval_metrics), a query "correct" when its rank is 0.
 
 Both add the large-call fraction and, from the routing curve of that correctness, AUC, APGR and
-CPT(20/50/80 %). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus
+CPT(20/50/80 %). A "comparisons" block adds, for every difference a claim's verdict reads, a
+paired bootstrap CI over test samples pooled over seeds and McNemar's test
+(kcm.system_comparisons). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus
 the run's context; each metric is a seed summary (kcm.stats.summary). A classification entry
 holds its metrics directly, a retrieval entry one block per direction ("i2t", "t2i"). Seed-averaged
 routing curves go to a CSV for the figures.
@@ -29,6 +31,7 @@ from kcm import metrics
 from kcm.io import read_json
 from kcm.retrieval_metrics import rsum
 from kcm.stats import summary
+from kcm.system_comparisons import comparisons
 
 FAMILIES = ("classification", "retrieval")
 GRID = np.linspace(0.0, 1.0, 101)  # large-call fractions at which seed curves are averaged
@@ -187,8 +190,10 @@ def systems(family: str, runs: list[Path], card: dict | None = None,
             groups = {i: card["groups"]["of_class"][name] for i, name in enumerate(classes)}
         result = aggregate(family, outputs, classes, groups)
         result["classes"] = classes
+        few = [i for i, g in (groups or {}).items() if g == "few"] or None
     else:
         result = aggregate(family, outputs)
+        few = None
         result.update({
             "small": first["small"],
             "alpha": {str(h["seed"]): h["alpha"] for h in histories},
@@ -198,5 +203,6 @@ def systems(family: str, runs: list[Path], card: dict | None = None,
         "params": first["params"],
         "judges": first["judges"],
         "rounds": {str(h["seed"]): h["systems"] for h in histories},
+        "comparisons": comparisons(family, outputs, first["params"]["loop"]["eps"], few),
     })
     return result, mean_curves(family, outputs)

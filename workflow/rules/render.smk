@@ -40,6 +40,8 @@ SETUP = {
     # the small model (for names and the gate)
     "vision": {"small": VIS["small"]},
     "retrieval": {"dataset": RET["dataset"], "large": RET["large"]},
+    # the run's profile, which each claim names
+    "claims": {"run": config["run"]},
 }
 
 # Named targets: target name -> output files. `rule all` builds every entry; the README lists them.

@@ -11,6 +11,7 @@ from kcm.compress.compressed import (
     CompressionConfig,
     compress_kan,
     fit_codebooks,
+    fit_shared_codebooks,
     kan_of,
     reconstruct_kan,
     relative_coef_error,
@@ -21,6 +22,6 @@ from kcm.compress.storage import compressed_storage, dense_storage, multi_head_s
 
 __all__ = [
     "CompressedKAN", "CompressionConfig", "compress_kan", "compressed_storage", "dense_storage",
-    "fit_codebooks", "kan_of", "magnitude_prune", "multi_head_storage", "reconstruct_kan", "relative_coef_error",
-    "shared_codebook_compress",
+    "fit_codebooks", "fit_shared_codebooks", "kan_of", "magnitude_prune", "multi_head_storage",
+    "reconstruct_kan", "relative_coef_error", "shared_codebook_compress",
 ]

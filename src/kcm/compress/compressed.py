@@ -188,13 +188,10 @@ def compress_kan(kan: KAN, config: CompressionConfig = CompressionConfig(),
 
 
 @torch.no_grad()
-def shared_codebook_compress(kans: Sequence[KAN], config: CompressionConfig = CompressionConfig()) -> list[CompressedKAN]:
-    """Compress several heads with ONE codebook per layer position, fitted on the shapes of all
-    heads' edges at that position; each head keeps its own indices, gains and biases. Heads
-    need the same depth and the same D = G + k at each position (widths may differ)."""
-    check_gain_mode(config.gain)
-    if not kans:
-        return []
+def fit_shared_codebooks(kans: Sequence[KAN], config: CompressionConfig) -> list[torch.Tensor]:
+    """ONE codebook per layer position, fitted on the shapes of all heads' edges there
+    (precision-independent, so a sweep over precisions fits it once). Heads need the same depth
+    and the same D = G + k at each position (widths may differ)."""
     depth = len(kans[0].layers)
     if any(len(kan.layers) != depth for kan in kans):
         raise ValueError("heads must have the same number of layers to share codebooks")
@@ -205,6 +202,19 @@ def shared_codebook_compress(kans: Sequence[KAN], config: CompressionConfig = Co
             raise ValueError(f"layer {pos}: heads differ in G + k ({sorted(dims)})")
         shapes = torch.cat([layer_shapes(kan.layers[pos]) for kan in kans])
         codebooks.append(fit_codebook(shapes, config.k, config.seed))
+    return codebooks
+
+
+@torch.no_grad()
+def shared_codebook_compress(kans: Sequence[KAN], config: CompressionConfig = CompressionConfig(),
+                             codebooks: Sequence[torch.Tensor] | None = None) -> list[CompressedKAN]:
+    """Compress several heads with one codebook per layer position (`fit_shared_codebooks`, or
+    the given result of it); each head keeps its own indices, gains and biases."""
+    check_gain_mode(config.gain)
+    if not kans:
+        return []
+    if codebooks is None:
+        codebooks = fit_shared_codebooks(kans, config)
     return [CompressedKAN(kan, codebooks, config).eval() for kan in kans]
 
 

@@ -3,6 +3,10 @@
 Counting rules, the same in `dense_storage` and `compressed_storage` wherever a tensor exists
 in both:
 * Architecture (widths, G, k, K', base function, dtypes) is not counted in either: both need it.
+* A tensor that is identically zero (e.g. a spline-only head's base weights) is absent: the
+  format says which tensors exist (architecture) and the runtime uses zeros. Its rows go to
+  `StorageReport.absent` (0 bytes), in the dense and the compressed count alike; for an Int8
+  tensor its scale and zero point are absent too (the test is on the dequantised values).
 * Grid: a uniform grid is stored as t0 and h per input (2 float32 per input), from which every
   knot is t0 + j h; a non-uniform grid as all its knots, (in, G+2k+1) float32.
 * Node affines (subnode_scale, subnode_bias, node_scale, node_bias per layer): a vector is
@@ -44,6 +48,7 @@ class StorageRow:
 @dataclass
 class StorageReport:
     rows: list[StorageRow] = field(default_factory=list)
+    absent: list[StorageRow] = field(default_factory=list)  # identically zero: not stored (bytes 0)
 
     @property
     def total_bytes(self) -> int:
@@ -63,6 +68,13 @@ class StorageReport:
             out[r.component] = out.get(r.component, 0) + r.bytes
         return out
 
+    def absent_items(self) -> dict[str, int]:
+        """Component -> number of (zero) items stored as absent."""
+        out: dict[str, int] = {}
+        for r in self.absent:
+            out[r.component] = out.get(r.component, 0) + r.count
+        return out
+
     def by_layer(self) -> dict[int, int]:
         out: dict[int, int] = {}
         for r in self.rows:
@@ -72,6 +84,20 @@ class StorageReport:
 
 def _f32(component: str, layer: int, count: int, head: int | None = None) -> StorageRow:
     return StorageRow(component, layer, "float32", int(count), 32, 4 * int(count), head)
+
+
+ABSENT = "absent"  # dtype of a row whose tensor is identically zero (0 bytes)
+
+
+def _absent_if_zero(rows: list[StorageRow], tensor: torch.Tensor) -> list[StorageRow]:
+    """`rows` (one tensor and its scale / zero point), all marked absent if the tensor is all zero."""
+    if bool(torch.any(tensor != 0)):
+        return rows
+    return [StorageRow(r.component, r.layer, ABSENT, r.count, 0, 0, r.head) for r in rows]
+
+
+def _report(rows: list[StorageRow]) -> StorageReport:
+    return StorageReport([r for r in rows if r.dtype != ABSENT], [r for r in rows if r.dtype == ABSENT])
 
 
 def index_bits(n_codes: int) -> int:
@@ -99,25 +125,27 @@ def dense_storage(kan: KAN) -> StorageReport:
     """Every tensor the dense float32 KAN needs for inference, by the rules in the module doc."""
     rows: list[StorageRow] = []
     for i, layer in enumerate(kan.layers):
-        edges = layer.in_dim * layer.out_dim
-        rows.append(_f32("coef", i, layer.coef.numel()))
-        rows.append(_f32("scale_base", i, edges))
-        rows.append(_f32("scale_sp", i, edges))
-        if not bool(torch.all(layer.mask == 1)):
-            rows.append(_f32("mask", i, edges))
+        for name in ("coef", "scale_base", "scale_sp"):
+            tensor = getattr(layer, name).detach()
+            rows += _absent_if_zero([_f32(name, i, tensor.numel())], tensor)
+        if not bool(torch.all(layer.mask == 1)):  # an absent mask means all ones, so never "zero"
+            rows.append(_f32("mask", i, layer.in_dim * layer.out_dim))
         rows += _grid_rows(i, layer.in_dim, layer.uniform, layer.grid)
     rows += _affine_rows((i, kan.affine(i)) for i in range(len(kan.layers)))
-    return StorageReport(rows)
+    return _report(rows)
 
 
 def _quantisable_rows(layer: CompressedKANLayer, i: int, name: str, count: int, head=None) -> list[StorageRow]:
+    """Rows of one float32 or Int8 tensor (absent if its dequantised values are all zero)."""
     if not hasattr(layer, f"{name}_q"):  # stored as float32
-        return [_f32(name, i, count, head)]
-    return [
-        StorageRow(name, i, "int8", count, 8, count, head),
-        _f32(f"{name}.scale", i, 1, head),
-        StorageRow(f"{name}.zero_point", i, "int8", 1, 8, 1, head),
-    ]
+        rows = [_f32(name, i, count, head)]
+    else:
+        rows = [
+            StorageRow(name, i, "int8", count, 8, count, head),
+            _f32(f"{name}.scale", i, 1, head),
+            StorageRow(f"{name}.zero_point", i, "int8", 1, 8, 1, head),
+        ]
+    return _absent_if_zero(rows, layer.dequantised(name))
 
 
 def _codebook_rows(layer: CompressedKANLayer, i: int, head=None) -> list[StorageRow]:
@@ -142,7 +170,7 @@ def compressed_storage(compressed: CompressedKAN) -> StorageReport:
     for i, layer in enumerate(compressed.layers):
         rows += _codebook_rows(layer, i) + _edge_rows(layer, i)
     rows += _affine_rows((i, compressed.affine(i)) for i in range(len(compressed.layers)))
-    return StorageReport(rows)
+    return _report(rows)
 
 
 def _same_codebook(a: CompressedKANLayer, b: CompressedKANLayer) -> bool:
@@ -158,7 +186,7 @@ def multi_head_storage(heads: Sequence[CompressedKAN], shared_codebook: bool) ->
     `shared_codebook_compress`). False: every head's codebooks are counted."""
     rows: list[StorageRow] = []
     if not heads:
-        return StorageReport(rows)
+        return _report(rows)
     if shared_codebook:
         depth = len(heads[0].layers)
         if any(len(h.layers) != depth for h in heads):
@@ -173,7 +201,7 @@ def multi_head_storage(heads: Sequence[CompressedKAN], shared_codebook: bool) ->
                 rows += _codebook_rows(layer, i, h)
             rows += _edge_rows(layer, i, h)
         rows += _affine_rows(((i, head.affine(i)) for i in range(len(head.layers))), h)
-    return StorageReport(rows)
+    return _report(rows)
 
 
 def compression_ratio(dense: StorageReport, compressed: StorageReport) -> float:

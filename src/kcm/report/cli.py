@@ -1,5 +1,5 @@
-"""Verbs of the report package: `render` (any registry target), `deviations`, and the metrics
-group's `classification` and `systems`."""
+"""Verbs of the report package: `render` (any registry target), `deviations`, `compare`, and the
+metrics group's `classification` and `systems`."""
 
 from __future__ import annotations
 
@@ -36,6 +36,18 @@ def _deviations(_: argparse.Namespace) -> None:
 
     for key, text in DEVIATIONS.items():
         print(f"{key}: {text}\n")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from kcm.io import write_json, write_text
+    from kcm.report.compare import compare_folders, markdown, summary_text
+
+    report = compare_folders(args.a, args.b)
+    print(summary_text(report))
+    if args.out:
+        write_json(args.out, report)
+    if args.md:
+        write_text(args.md, markdown(report))
 
 
 def _metrics_classification(args: argparse.Namespace) -> None:
@@ -76,6 +88,14 @@ def register(verbs, groups) -> None:
 
     dev = verbs.add_parser("deviations", help="print every deviation from the papers")
     dev.set_defaults(func=_deviations)
+
+    cmp = verbs.add_parser("compare", help="agreement check: metrics of results folder B against A, each "
+                           "difference with its 95 % CI, and any verdict that differs (a report: exit 0)")
+    cmp.add_argument("a", type=Path, help="reference results folder (results/<run>)")
+    cmp.add_argument("b", type=Path, help="results folder to check against it")
+    cmp.add_argument("--out", type=Path, help="the full comparison as JSON (stable key paths, for dvc metrics diff)")
+    cmp.add_argument("--md", type=Path, help="a Markdown table of the metrics that moved beyond their CI")
+    cmp.set_defaults(func=_compare)
 
     met = groups["metrics"]
     cls = met.add_parser("classification", help="accuracy, macro-F1, per-class accuracy by split")

@@ -59,9 +59,29 @@ def paired_test_note(n: int) -> str:
             "which is no evidence either way.")
 
 
-def kcm_vs_mcm_line(label: str, kcm: dict, mcm: dict) -> str:
-    """'- KCM − MCM <label>: <paired difference and its test>.' from two seed summaries."""
-    return f"- KCM − MCM {label}: {paired(paired_difference(kcm, mcm))}."
+def bootstrap(comparison: dict, digits: int = 1) -> str:
+    """A comparison of kcm.system_comparisons in words: '95 % CI [−0.4, +1.1] points, paired
+    bootstrap over test samples pooled over 3 seeds; McNemar p = 0.41', or why it is degenerate."""
+    if comparison["degenerate"]:
+        if comparison["identical_answers"]:
+            return "degenerate (identical answers by construction)"
+        return "degenerate (the same per-sample correctness in every seed; no evidence either way)"
+    low, high = (f"{100 * comparison[k]:+.{digits}f}" for k in ("low", "high"))
+    return (f"{100 * comparison['confidence']:g} % CI [{low}, {high}] points, paired bootstrap over test samples "
+            f"pooled over {comparison['seeds']} seeds; McNemar p = {comparison['mcnemar']['p']:.2g}")
+
+
+def kcm_vs_mcm_line(label: str, kcm: dict, mcm: dict, comparison: dict | None = None) -> str:
+    """'- KCM − MCM <label>: <paired difference and its test>[; <bootstrap CI>].' from two seed
+    summaries and, where the metrics hold one, the comparison over test samples."""
+    extra = "" if comparison is None else f"; {bootstrap(comparison)}"
+    return f"- KCM − MCM {label}: {paired(paired_difference(kcm, mcm))}{extra}."
+
+
+def comparison_of(metrics: dict, group: str, name: str) -> dict | None:
+    """The named comparison of a large model (or retrieval direction) in a metrics JSON; None
+    where the metrics predate the comparisons block or lack that pair."""
+    return metrics.get("comparisons", {}).get("pairs", {}).get(group, {}).get(name)
 
 
 def latex_table(csv_text: str) -> str:

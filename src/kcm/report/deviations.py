@@ -82,9 +82,9 @@ DEVIATIONS: dict[str, str] = {
         "probabilities, trained on out-of-fold small-model outputs."
     ),
     "vision.rows": (
-        "Rows 'ResNet+MCM/KCM' are the distilled small model alone (no large-model calls); "
-        "rows 'Large+MCM/KCM' are the collaborating system (small model answers where the judge "
-        "is sure, the hinted large model elsewhere)."
+        "Rows 'ResNet+D/KD/MCM/KCM' are the distilled small model alone (no large-model calls); "
+        "rows 'Large+D/KD/MCM/KCM' are the collaborating system (small model answers where its "
+        "router is sure, the hinted large model elsewhere)."
     ),
     "vision.forgetting_protocol": (
         "Against KANbeFair's protocol: our long-tailed MNIST 5k data with 5 tasks of 2 classes (not "

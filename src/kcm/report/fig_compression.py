@@ -1,5 +1,6 @@
-"""fig_compression: accuracy against storage for every codebook size and precision, the dense
-head and the pruning baseline, with the paper's operating point as a ratio marker."""
+"""fig_compression: test accuracy (mean over the trained heads) against storage for every codebook
+size and precision, the dense heads and the pruning baseline, with the paper's operating point
+as a ratio marker."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path])
     ax.axvline(dense["bytes"] / 9.3 / 1e6, color="grey", ls=":", lw=1, label="paper's 9.3× storage")
     ax.set_xscale("log")
     ax.set_xlabel("head storage (MB, 10^6 bytes, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("SHARe-KAN on the dense KAN head: accuracy vs storage")
+    ax.set_ylabel(f"test accuracy (%, mean of {data['head'].get('heads', 1)} heads)")
+    ax.set_title("SHARe-KAN on the dense KAN heads: accuracy vs storage")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

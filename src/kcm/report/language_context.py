@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kcm.report.common import paired, paired_test_note
+from kcm.report.common import bootstrap, comparison_of, paired, paired_test_note
 from kcm.stats import paired_difference
 
 EMBEDDED = {"dataset": "bbc", "large_a": {"kind": "minilm_head"}, "large_b": {"kind": "minilm_zero_shot"}}
@@ -73,6 +73,8 @@ def kcm_vs_mcm(metrics: dict, large: str) -> list[str]:
     lines = []
     for name, key in KCM_VS_MCM:
         diff = paired_difference(entries["system:kcm"][key], entries["system:mcm"][key])
+        comparison = comparison_of(metrics, large, "kcm_vs_mcm") if key == "accuracy" else None
+        extra = "" if comparison is None else f"; {bootstrap(comparison)}"
         lines.append(f"- KCM − MCM {name}: {paired(diff)}; per seed "
-                     f"{', '.join('–' if v is None else f'{100 * v:+.1f}' for v in diff['values'])}.")
+                     f"{', '.join('–' if v is None else f'{100 * v:+.1f}' for v in diff['values'])}{extra}.")
     return [*lines, paired_test_note(len(metrics["seeds"]))]

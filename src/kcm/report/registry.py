@@ -30,7 +30,7 @@ class Target:
     kind: str                # "table" -> md, csv, tex | "figure" -> png, pdf | "macros" -> tex
     group: str               # report category: Language | Vision | Retrieval | SHARe-KAN | Claims
     inputs: tuple[str, ...]  # artifact keys (module docstring)
-    setup: str | None        # config-derived setup block: text_baseline | language | vision | retrieval
+    setup: str | None        # config-derived setup block: text_baseline | language | vision | retrieval | claims
     caption: str             # file under workflow/report/ ("" for macros: not in the HTML report)
     message: str             # the rule's message
 
@@ -85,8 +85,9 @@ _ALL = [
     _figure("fig_compression", "SHARe-KAN", ("share:sweep",),
             "Figure: accuracy against storage, every codebook size and precision (SHARe-KAN)"),
     _table("table_claims", "Claims",
-           ("metrics:language", "metrics:vision", "metrics:retrieval", "share:sweep", "runs:forgetting"), None,
-           "Table: the papers' headline claims against our measurements, with verdicts"),
+           ("metrics:language", "metrics:vision", "metrics:retrieval", "share:sweep", "runs:forgetting",
+            "card:language", "card:vision", "card:retrieval"), "claims",
+           "Table: the papers' headline claims against our measurements, with CIs and verdicts"),
     _macros("macros_language", "Language", ("metrics:language",),
             "LaTeX macros: headline numbers of the language experiment"),
     _macros("macros_vision", "Vision", ("metrics:vision",),

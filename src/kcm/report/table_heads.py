@@ -9,7 +9,7 @@ import pandas as pd
 
 from kcm.io import read_json
 from kcm.report.common import markdown_table, to_markdown, write_table
-from kcm.report.share_common import DEVIATIONS, mb
+from kcm.report.share_common import DEVIATIONS, counting_notes, mb
 
 PAPER_HEADS_RATIO = 13.9  # the paper's 50 heads: 2.9 GB -> 211 MB (papers.md, SHARe-4)
 
@@ -37,26 +37,36 @@ def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path])
     })
     multi = comp["multi_head"]
     scaling = pd.DataFrame({
+        "precision": [s["precision"] for s in multi["scaling"]],
         "heads": [s["heads"] for s in multi["scaling"]],
         "dense MB": [mb(s["dense_bytes"]) for s in multi["scaling"]],
         "SHARe, one codebook per head MB": [mb(s["separate_bytes"]) for s in multi["scaling"]],
         "SHARe, shared codebook MB": [mb(s["shared_bytes"]) for s in multi["scaling"]],
         "ratio": [f"{s['ratio']:.2f}×" for s in multi["scaling"]],
     })
-    per_head = "; ".join(f"seed {h['seed']}: dense {100 * h['dense']:.1f}, own codebook {100 * h['own']:.1f}, "
-                         f"shared {100 * h['shared']:.1f}" for h in multi["per_head"])
+    chosen = multi["chosen"]
+    how = (f"K = {multi['k']}: the largest ratio within {100 * chosen['max_cost']:.0f} points of the dense heads' "
+           f"validation accuracy (mean over the trained heads; {chosen['precision']} there), the claims table's setting"
+           if chosen["precision"] else f"K = {multi['k']} (config share.k: no setting within "
+           f"{100 * chosen['max_cost']:.0f} points on validation)")
+    per_head = "; ".join(
+        f"{precision}: " + ", ".join(f"seed {h['seed']} {100 * h['dense']:.1f} / {100 * h['own']:.1f} / {100 * h['shared']:.1f}"
+                                     for h in multi["per_head"] if h["precision"] == precision)
+        for precision in dict.fromkeys(h["precision"] for h in multi["per_head"]))
     notes = [
         f"Every KAN judge the experiments trained, compressed at K = {judges['params']['k']} (mean over seeds; "
         "accuracy on each judge's own test inputs and targets, class or binary). Small judges gain little: "
         "the codebook and per-edge scales are a large share of a few thousand parameters.",
         "",
-        f"N task heads sharing one codebook per layer ({multi['precision']}, K = {multi['k']}) against N dense heads; "
-        f"the paper reports {PAPER_HEADS_RATIO}× at 50 heads (2.9 GB → 211 MB):",
+        f"N task heads sharing one codebook per layer against N dense heads, at every precision of table_compression, "
+        f"{how}; the paper reports {PAPER_HEADS_RATIO}× at 50 heads (2.9 GB → 211 MB):",
         "",
         to_markdown(scaling),
         "",
-        f"- Accuracy % of the {len(multi['per_head'])} trained heads (test): {per_head}. Storage for N beyond them "
-        "repeats their layout (it depends on shapes, K and dtypes only).",
+        f"- Test accuracy % of the {len(multi['per_head']) // max(len(set(scaling['precision'])), 1)} trained heads, "
+        f"dense / own codebook / shared codebook: {per_head}. Storage for N beyond them repeats their layout (it "
+        "depends on shapes, K, dtypes and which tensors are zero only).",
+        *counting_notes(comp),
     ]
     write_table(outputs, frame, markdown_table("SHARe-KAN on every KAN judge, and N heads sharing a codebook", shown,
                                                notes, DEVIATIONS))

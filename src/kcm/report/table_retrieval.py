@@ -11,6 +11,7 @@ import pandas as pd
 from kcm import reference_gates
 from kcm.io import read_json
 from kcm.report.common import (
+    comparison_of,
     kcm_vs_mcm_line,
     markdown_table,
     paired_test_note,
@@ -95,7 +96,8 @@ def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path])
     for header, d, key in columns():
         shown[header] = [pm(entries[entry][d][key]) for _, entry in ROWS]
     loop, small, large = metrics["params"]["loop"], metrics["small"], metrics["large_model"] or {}
-    diffs = [kcm_vs_mcm_line(f"{DIRECTIONS[d]} {name}", entries["system:kcm"][d][key], entries["system:mcm"][d][key])
+    diffs = [kcm_vs_mcm_line(f"{DIRECTIONS[d]} {name}", entries["system:kcm"][d][key], entries["system:mcm"][d][key],
+                             comparison_of(metrics, d, "kcm_vs_mcm") if key == "r1" else None)
              for d in DIRECTIONS for name, key in (("R@1", "r1"), ("APGR", "apgr"))]
     alphas = sorted({f"{a['i2t']:g}/{a['t2i']:g}" for seed in metrics["alpha"].values() for a in seed.values()})
     sizes = metrics["judges"]

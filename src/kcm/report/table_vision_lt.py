@@ -1,6 +1,7 @@
 """table_vision_lt: the long-tailed table (the paper's CIFAR-100-LT table): Many / Medium / Few /
-Overall accuracy and large-model calls of the small model, the large model and their MCM/KCM
-versions, mean ± std over seeds; Many/Medium/Few membership in the footer."""
+Overall accuracy and large-model calls of the small model, the large model and their +D / +KD /
+MCM / KCM versions (the language table's ladder), mean ± std over seeds; Many/Medium/Few
+membership in the footer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 from kcm import reference_gates
 from kcm.io import read_json
 from kcm.report.common import (
+    comparison_of,
     kcm_vs_mcm_line,
     markdown_table,
     paired_test_note,
@@ -18,10 +20,11 @@ from kcm.report.common import (
     write_table,
 )
 
-ROWS = [
-    ("{small}", "system:small"), ("{small}+MCM", "small:mcm"), ("{small}+KCM", "small:kcm"),
-    ("Large", "system:large"), ("Large+MCM", "system:mcm"), ("Large+KCM", "system:kcm"),
-]
+# The distilled small model alone, then the collaborating systems, for every rung of the ladder:
+# +D and +KD show whether any distillation (not only the judged loops) moves the Few classes.
+LADDER = (("+D", "d"), ("+KD", "kd"), ("+MCM", "mcm"), ("+KCM", "kcm"))
+ROWS = [("{small}", "system:small"), *((f"{{small}}{label}", f"small:{s}") for label, s in LADDER),
+        ("Large", "system:large"), *((f"Large{label}", f"system:{s}") for label, s in LADDER)]
 COLUMNS = [("Many", "many_accuracy"), ("Medium", "medium_accuracy"), ("Few", "few_accuracy"),
            ("Overall", "accuracy"), ("Large calls", "large_fraction")]
 
@@ -66,13 +69,19 @@ def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path])
     members = card["groups"]["members"]
     counts = card["long_tail"]["counts"]
     loop = metrics["params"]["loop"]
-    diffs = [kcm_vs_mcm_line(f"{label} {name}", entries[f"{kind}:kcm"][key], entries[f"{kind}:mcm"][key])
+    pair = {("system", "accuracy"): "kcm_vs_mcm", ("small", "accuracy"): "small_kcm_vs_mcm",
+            ("system", "few_accuracy"): "kcm_vs_mcm_few", ("small", "few_accuracy"): "small_kcm_vs_mcm_few"}
+    diffs = [kcm_vs_mcm_line(f"{label} {name}", entries[f"{kind}:kcm"][key], entries[f"{kind}:mcm"][key],
+                             comparison_of(metrics, "lite0", pair[kind, key]))
              for kind, label in (("system", "system"), ("small", "distilled small model"))
              for name, key in (("Overall", "accuracy"), ("Few", "few_accuracy"))]
     sizes = metrics["judges"]
     notes = [
         f"Accuracy in % on the balanced test split, mean ± std over seeds {metrics['seeds']}; Large calls = % of "
-        f"test images sent to the large model at eps = {loop['eps']}.",
+        f"test images sent to the large model at eps = {loop['eps']}. +D / +KD: one distillation round with "
+        "hard / soft large-model labels, routed by the small model's max-softmax; +MCM / +KCM: the closed loop "
+        "with an MLP / KAN judge of equal size. Rows named after the small model: the distilled small model "
+        "alone; rows named Large+: the collaborating system.",
         "",
         *diffs,
         paired_test_note(len(metrics["seeds"])),

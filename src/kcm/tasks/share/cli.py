@@ -22,9 +22,10 @@ def _sweep(args: argparse.Namespace) -> None:
     from kcm.tasks.share import experiment
 
     params = json.loads(args.params)
-    write_json(args.out, {**experiment.head_sweep(args.heads, args.data, args.features, params),
-                          "multi_head": experiment.multi_head(args.heads, args.data, args.features, params),
-                          "params": params})
+    sweep = experiment.head_sweep(args.heads, args.data, args.features, params)
+    multi = experiment.multi_head(args.heads, args.data, args.features, params, sweep)
+    sweep.pop("_codebooks")  # tensors, kept only for multi_head
+    write_json(args.out, {**sweep, "multi_head": multi, "params": params})
     log.info("SHARe-KAN sweep -> %s", args.out)
 
 

@@ -1,11 +1,14 @@
-"""SHARe-KAN on our heads: the codebook-size sweep (FP32 / Int8), the zero-shot pruning baseline,
-every KAN judge the experiments trained, and the multi-head scaling. Accuracy is always measured
-on the test split the head or judge was built for; storage by `kcm.compress.storage`."""
+"""SHARe-KAN on our heads: the codebook-size sweep (FP32 / Int8) and the zero-shot pruning
+baseline on every trained head, every KAN judge the experiments trained, and the multi-head
+scaling at every precision. Heads are scored on validation (which chooses the operating points,
+`kcm.share_select`) and test (which is reported); judges on their test split. Storage by
+`kcm.compress.storage`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kcm.compress import (
@@ -14,11 +17,13 @@ from kcm.compress import (
     compressed_storage,
     dense_storage,
     fit_codebooks,
+    fit_shared_codebooks,
     kan_of,
     magnitude_prune,
     multi_head_storage,
     shared_codebook_compress,
 )
+from kcm.share_select import VERDICT_COST, choose
 from kcm.tasks.share.heads import accuracy, load_heads, standardised_inputs
 
 PRECISIONS = {"fp32": dict(int8=False), "int8": dict(int8=True), "int8+base": dict(int8=True, int8_base=True)}
@@ -28,38 +33,68 @@ def config(params: dict, k: int, precision: str) -> CompressionConfig:
     return CompressionConfig(k=k, gain=params["gain"], seed=params["seed"], **PRECISIONS[precision])
 
 
+def _scores(model, x: dict, y: dict) -> dict:
+    return {"val": accuracy(model, x["val"], y["val"]), "test": accuracy(model, x["test"], y["test"])}
+
+
+def _row(setting: dict, per_head: list[dict], dense_bytes: float) -> dict:
+    """One setting over every trained head: mean bytes, val and test accuracy; the first head's
+    codes, breakdown and absent tensors (the heads share their layout)."""
+    mean_bytes = float(np.mean([h["bytes"] for h in per_head]))
+    first = per_head[0]
+    return {**setting, "bytes": int(mean_bytes) if mean_bytes.is_integer() else mean_bytes,
+            "ratio": dense_bytes / mean_bytes, "val_accuracy": float(np.mean([h["val"] for h in per_head])),
+            "accuracy": float(np.mean([h["test"] for h in per_head])),
+            **{k: first[k] for k in ("codes", "breakdown", "absent") if k in first},
+            "per_head": [{k: h[k] for k in ("seed", "bytes", "val", "test")} for h in per_head]}
+
+
+def _storage_facts(storage) -> dict:
+    return {"bytes": storage.total_bytes, "breakdown": storage.by_component(), "absent": storage.absent_items()}
+
+
 def head_sweep(heads_path: Path, data_dir: Path, features: Path, params: dict) -> dict:
-    """Head 0: dense, every (K, precision), and magnitude pruning at each sparsity."""
+    """Every trained head: dense, every (K, precision), magnitude pruning at each sparsity, each
+    scored on validation and test; rows hold the means over heads (and each head's numbers).
+    `_codebooks` (not for the JSON) keeps each head's k-means codebooks per K for `multi_head`."""
     torch.set_num_threads(1)
     heads, summary, mean, inv_std = load_heads(heads_path)
     x, y = standardised_inputs(data_dir, features, mean, inv_std)
-    head = heads[0]
-    dense = dense_storage(head)
-    base_acc = accuracy(head, x["test"], y["test"])
-    rows = [{"method": "dense", "k": None, "precision": "fp32", "bytes": dense.total_bytes,
-             "ratio": 1.0, "accuracy": base_acc, "breakdown": dense.by_component()}]
-    for k in params["codebook_sizes"]:
-        codebooks = fit_codebooks(head, config(params, k, "fp32"))  # k-means once per K
-        for precision in params["precisions"]:
-            compressed = compress_kan(head, config(params, k, precision), codebooks)
-            storage = compressed_storage(compressed)
-            rows.append({"method": "share", "k": k, "precision": precision, "bytes": storage.total_bytes,
-                         "ratio": dense.total_bytes / storage.total_bytes,
-                         "accuracy": accuracy(compressed, x["test"], y["test"]),
-                         "codes": [layer.n_codes for layer in compressed.layers],
-                         "breakdown": storage.by_component()})
-    for sparsity in params["prune"]:
-        pruned = magnitude_prune(head, sparsity)
-        rows.append({"method": "prune", "k": None, "precision": "fp32", "sparsity": sparsity,
-                     # stored dense: zeros take the same bytes unless a sparse format is used
-                     "bytes": dense.total_bytes, "ratio": 1.0,
-                     "accuracy": accuracy(pruned, x["test"], y["test"])})
+    settings: dict[tuple, list[dict]] = {}
+    codebooks: dict[tuple[int, int], list] = {}
+
+    def add(key: tuple, seed: int, facts: dict, model) -> None:
+        settings.setdefault(key, []).append({"seed": seed, **facts, **_scores(model, x, y)})
+
+    for seed, head in enumerate(heads):
+        dense = dense_storage(head)
+        add(("dense", None, "fp32", None), seed, _storage_facts(dense), head)
+        for k in params["codebook_sizes"]:
+            codebooks[seed, k] = fit_codebooks(head, config(params, k, "fp32"))  # k-means once per K
+            for precision in params["precisions"]:
+                compressed = compress_kan(head, config(params, k, precision), codebooks[seed, k])
+                facts = {**_storage_facts(compressed_storage(compressed)), "codes": [l.n_codes for l in compressed.layers]}
+                add(("share", k, precision, None), seed, facts, compressed)
+        for sparsity in params["prune"]:
+            # stored dense: zeros take the same bytes unless a sparse format is used
+            add(("prune", None, "fp32", sparsity), seed, {"bytes": dense.total_bytes}, magnitude_prune(head, sparsity))
+    dense_rows = settings[("dense", None, "fp32", None)]
+    dense_bytes = float(np.mean([h["bytes"] for h in dense_rows]))
+    rows = []
+    for (method, k, precision, sparsity), per_head in settings.items():
+        setting = {"method": method, "k": k, "precision": precision}
+        row = _row({**setting, **({"sparsity": sparsity} if method == "prune" else {})}, per_head, dense_bytes)
+        rows.append(row if method != "prune" else {**row, "ratio": 1.0})
+    base_acc = rows[0]["accuracy"]
     for row in rows:
         row["retention"] = row["accuracy"] / base_acc if base_acc else None
+    first = heads[0]
     return {"head": {"width": summary["kan_width"], "params": summary["params"], "n_params": summary["kan"][0]["n_params"],
-                     "mlp": summary["mlp"], "linear": summary["linear"], "dense_accuracy": base_acc,
+                     "mlp": summary["mlp"], "linear": summary["linear"], "heads": len(heads),
+                     "dense_accuracy": base_acc, "dense_val_accuracy": rows[0]["val_accuracy"],
+                     "uniform_grids": [bool(layer.uniform) for layer in first.layers],
                      "kan_heads": summary["kan"]},
-            "rows": rows}
+            "rows": rows, "_codebooks": codebooks}
 
 
 def judges_sweep(judge_dirs: list[Path], params: dict) -> list[dict]:
@@ -97,28 +132,38 @@ def judges_sweep(judge_dirs: list[Path], params: dict) -> list[dict]:
     return rows
 
 
-def multi_head(heads_path: Path, data_dir: Path, features: Path, params: dict) -> dict:
-    """N heads sharing one codebook per layer vs N dense heads. The trained heads are compressed
-    with a shared codebook (accuracy of each, against its own codebook); storage for N heads
-    repeats the trained heads' layout, which is what it depends on (shapes, K, dtypes)."""
+def multi_head(heads_path: Path, data_dir: Path, features: Path, params: dict, sweep: dict) -> dict:
+    """N heads sharing one codebook per layer vs N dense heads, at every precision and at the K
+    the validation rule picks for the verdict (`select.choose` at the paper's 2 points; the
+    config's K if no setting qualifies). The trained heads are compressed with a shared codebook
+    (their accuracy against their own codebook); storage for N heads repeats the trained heads'
+    layout, which is what it depends on (shapes, K, dtypes, which tensors are zero)."""
     torch.set_num_threads(1)
     heads, _, mean, inv_std = load_heads(heads_path)
     x, y = standardised_inputs(data_dir, features, mean, inv_std)
-    cfg = config(params, params["k"], "int8")
-    shared = shared_codebook_compress(heads, cfg)
-    own = [compress_kan(h, cfg) for h in heads]
-    per_head = [{"seed": i, "dense": accuracy(h, x["test"], y["test"]), "shared": accuracy(s, x["test"], y["test"]),
-                 "own": accuracy(o, x["test"], y["test"])} for i, (h, s, o) in enumerate(zip(heads, shared, own))]
-    dense_one = dense_storage(heads[0]).total_bytes
-    scaling = []
-    for n in params["multi_head"]:
-        layout = [shared[i % len(shared)] for i in range(n)]
-        shared_bytes = multi_head_storage(layout, shared_codebook=True).total_bytes
-        separate = multi_head_storage([own[i % len(own)] for i in range(n)], shared_codebook=False).total_bytes
-        scaling.append({"heads": n, "dense_bytes": n * dense_one, "shared_bytes": shared_bytes,
-                        "separate_bytes": separate, "ratio": n * dense_one / shared_bytes})
-    return {"per_head": per_head, "scaling": scaling, "k": params["k"], "precision": "int8"}
-
+    chosen = choose(sweep, VERDICT_COST)
+    k = chosen["k"] if chosen else params["k"]
+    shared_codebooks = fit_shared_codebooks(heads, config(params, k, "fp32"))  # k-means once for every precision
+    dense = [dense_storage(h).total_bytes for h in heads]
+    per_head, scaling = [], []
+    for precision in params["precisions"]:
+        cfg = config(params, k, precision)
+        shared = shared_codebook_compress(heads, cfg, shared_codebooks)
+        own = [compress_kan(h, cfg, sweep["_codebooks"].get((i, k))) for i, h in enumerate(heads)]
+        for i, (h, s, o) in enumerate(zip(heads, shared, own)):
+            scores = {name: _scores(m, x, y) for name, m in (("dense", h), ("shared", s), ("own", o))}
+            per_head.append({"seed": i, "precision": precision, **{n: v["test"] for n, v in scores.items()},
+                             **{f"{n}_val": v["val"] for n, v in scores.items()}})
+        own_bytes = [compressed_storage(o).total_bytes for o in own]
+        for n in params["multi_head"]:
+            layout = [i % len(heads) for i in range(n)]
+            shared_bytes = multi_head_storage([shared[i] for i in layout], shared_codebook=True).total_bytes
+            dense_bytes = sum(dense[i] for i in layout)
+            scaling.append({"heads": n, "precision": precision, "dense_bytes": dense_bytes, "shared_bytes": shared_bytes,
+                            "separate_bytes": sum(own_bytes[i] for i in layout), "ratio": dense_bytes / shared_bytes})
+    return {"per_head": per_head, "scaling": scaling, "k": k,
+            "chosen": {"max_cost": VERDICT_COST, "split": "val", "k": k,
+                       "precision": chosen["precision"] if chosen else None}}
 
 
 def edge_variants(heads_path: Path, params: dict) -> dict:

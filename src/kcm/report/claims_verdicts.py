@@ -1,0 +1,89 @@
+"""The claims table's verdict taxonomy and the one rule that maps an interval to a verdict.
+
+A verdict other than "inconclusive" needs the row's confidence interval to exclude the
+no-effect value (`null`: 0 for a difference, 1× for a storage ratio); "reproduced" also needs
+the interval to reach or include the paper's number where the claim has one. A comparison that
+is identical by construction is "degenerate" and never evidence. A claim whose paper number
+comes only from an unverified secondary summary is "source unverified", with what the rule
+would read from our measurement beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kcm.report.deviations import DEVIATIONS
+
+REPRODUCED, DIRECTION, INCONCLUSIVE, CONTRARY = "reproduced", "direction only", "inconclusive", "contrary"
+UNTESTABLE, UNVERIFIED, DEGENERATE = "not testable here", "source unverified", "degenerate"
+TAXONOMY = (REPRODUCED, DIRECTION, INCONCLUSIVE, CONTRARY, UNTESTABLE, UNVERIFIED, DEGENERATE)
+MEANING = {
+    REPRODUCED: "the CI excludes the no-effect value on the paper's side and reaches or includes the paper's number",
+    DIRECTION: "the CI excludes the no-effect value on the paper's side but stays short of the paper's number",
+    INCONCLUSIVE: "the CI includes the no-effect value: no evidence either way",
+    CONTRARY: "the CI excludes the no-effect value on the other side; the deviation named may explain it",
+    UNTESTABLE: "the quantity depends on something the paper does not state",
+    UNVERIFIED: "the paper's number comes from an unverified secondary summary; the basis says what we measured",
+    DEGENERATE: "the two systems are identical by construction here, so the comparison is not counted",
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A measured quantity in the claim's unit with its CI, the value of no effect and how the
+    CI was made; `exact` for a count with no sampling error (a storage ratio)."""
+    estimate: float
+    low: float
+    high: float
+    how: str
+    unit: str = "points"
+    null: float = 0.0
+    degenerate: bool = False
+    exact: bool = False
+
+    def text(self) -> str:
+        if self.exact:
+            return f"exact {self.estimate:.2f}{self.unit} ({self.how})"
+        if self.degenerate:
+            return f"none: {self.how}"
+        return f"[{self.low:+.1f}, {self.high:+.1f}] {self.unit} ({self.how})"
+
+
+def word(verdict: str) -> str:
+    """The taxonomy word of a verdict cell ('contrary (deviation x)' -> 'contrary')."""
+    return verdict.split(" (")[0]
+
+
+def decide(ci: Interval, sign: int, paper: tuple[float, ...], deviation: str) -> tuple[str, str]:
+    """(verdict, basis) of a claim that the quantity lies on side `sign` (+1 above, -1 below) of
+    ci.null, at least as far as one of the paper's numbers (none: direction only is claimed)."""
+    if deviation not in DEVIATIONS:
+        raise KeyError(f"unknown deviation {deviation!r}")
+    if ci.degenerate:
+        return DEGENERATE, f"{ci.how}; not counted"
+    low, high = sorted((sign * (ci.low - ci.null), sign * (ci.high - ci.null)))
+    if low <= 0.0 <= high:
+        return INCONCLUSIVE, f"the CI includes {ci.null:g}"
+    if high < 0.0:
+        return f"{CONTRARY} (deviation {deviation})", f"the CI lies on the other side of {ci.null:g}"
+    far = ci.high if sign > 0 else ci.low  # the CI's end on the claimed side
+    if not paper or any(sign * (far - p) >= 0.0 for p in paper):
+        reach = "" if not paper else f" and reaches {' / '.join(f'{p:+g}' for p in paper)}"
+        return REPRODUCED, f"the CI excludes {ci.null:g}{reach}"
+    return DIRECTION, f"the CI excludes {ci.null:g} but stays short of {' / '.join(f'{p:+g}' for p in paper)}"
+
+
+def unverified(ci: Interval, sign: int, paper: tuple[float, ...], deviation: str, summary: str) -> tuple[str, str]:
+    """(source unverified, basis): what the rule would read from our measurement."""
+    reading, why = decide(ci, sign, paper, deviation)
+    return UNVERIFIED, f"the paper's number is from {summary}; against it our measurement would read {reading} ({why})"
+
+
+def row(paper: str, claim: str, paper_value: str, profile: str, scale: str, ours: str, ci: Interval | None,
+        verdict: tuple[str, str], source: str) -> dict:
+    """One table row; ci None only for a claim that is not testable here."""
+    return {"paper": paper, "claim": claim, "paper_value": paper_value, "profile": profile, "scale": scale,
+            "ours": ours, "estimate": None if ci is None else ci.estimate,
+            "ci": "n/a (not testable here)" if ci is None else ci.text(),
+            "ci_low": None if ci is None else ci.low, "ci_high": None if ci is None else ci.high,
+            "null": None if ci is None else ci.null, "verdict": verdict[0], "basis": verdict[1], "source": source}
