@@ -22,6 +22,7 @@ from kcm.report.claims_verdicts import (
     unverified,
     word,
 )
+from kcm.report.common import comparison_of, degenerate_reason
 from kcm.stats import mean_ci
 
 ARXIVLENS = "the arxivlens summary (papers.md §0.1, KCM-4; no retrievable table has it)"
@@ -35,19 +36,11 @@ ABOVE_MCM = {"a": 0.64, "b": 0.60, "overall": 1.1}
 DIRECTIONS = {"i2t": "I2T", "t2i": "T2I"}
 
 
-def comparison(metrics: dict, group: str, name: str) -> dict:
-    try:
-        return metrics["comparisons"]["pairs"][group][name]
-    except KeyError as missing:
-        raise KeyError(f"the metrics hold no comparison {group}/{name} ({missing}); rerun `kcm metrics systems`") from None
-
-
 def bootstrap_interval(c: dict) -> Interval:
     """A comparison of kcm.system_comparisons in points."""
     how = f"paired bootstrap over test samples pooled over {c['seeds']} seeds; McNemar p = {c['mcnemar']['p']:.2g}"
     if c["degenerate"]:
-        how = ("degenerate: identical answers in every seed, by construction" if c["identical_answers"] else
-               "degenerate: the same per-sample correctness in every seed at this operating point")
+        how = f"degenerate: {degenerate_reason(c)}"
     return Interval(100 * c["estimate"], 100 * c["low"], 100 * c["high"], how, degenerate=c["degenerate"])
 
 
@@ -66,16 +59,16 @@ def positive_rows(language: dict, vision: dict, retrieval: dict, ctx: dict) -> l
     """Large+KCM − Large per modality against the paper's gains."""
     rows = []
     for large, (gain, where) in POSITIVE["language"].items():
-        c = comparison(language, large, "kcm_vs_large")
+        c = comparison_of(language, large, "kcm_vs_large")
         rows.append(row("KCM", f"Large+KCM above Large, language (large {large.upper()})", f"+{gain} ({where})",
                         ctx["profile"], ctx["language"], f"Large {large.upper()}+KCM − Large {large.upper()}: {_n(c)}",
                         ci := bootstrap_interval(c), decide(ci, +1, (gain,), "language.large"), "metrics/language.json"))
-    c = comparison(vision, "lite0", "kcm_vs_large")
+    c = comparison_of(vision, "lite0", "kcm_vs_large")
     rows.append(row("KCM", "Large+KCM above Large, long-tailed vision Overall", "+5.5 / +5.2 (ResNet-32 / BBN, Table C)",
                     ctx["profile"], ctx["vision"], f"Large+KCM − Large: {_n(c)}", ci := bootstrap_interval(c),
                     decide(ci, +1, POSITIVE["vision"], "vision.large"), "metrics/vision.json"))
     for d, (gain, where) in POSITIVE["retrieval"].items():
-        c = comparison(retrieval, d, "kcm_vs_large")
+        c = comparison_of(retrieval, d, "kcm_vs_large")
         rows.append(row("KCM", f"Large+KCM above Large, retrieval {DIRECTIONS[d]} R@1", f"+{gain} ({where})",
                         ctx["profile"], ctx["retrieval"], f"CLIP+KCM − CLIP {DIRECTIONS[d]} R@1: {_n(c)}",
                         ci := bootstrap_interval(c), decide(ci, +1, (gain,), "retrieval.large"), "metrics/retrieval.json"))
@@ -93,7 +86,7 @@ def above_mcm_rows(language: dict, vision: dict, retrieval: dict, ctx: dict) -> 
                "metrics/retrieval.json") for d in DIRECTIONS]
     rows = []
     for label, metrics, group, name, paper, deviation, scale, source in cases:
-        c = comparison(metrics, group, name)
+        c = comparison_of(metrics, group, name)
         ci = bootstrap_interval(c)
         value = " / ".join(f"+{p}" for p in paper) + " (Tables A/B/E)" if paper else "above (no number printed)"
         rows.append(row("KCM", f"KCM above MCM: {label}", value, ctx["profile"], ctx[scale], f"KCM − MCM: {_n(c)}",
@@ -147,7 +140,7 @@ def unverified_rows(language: dict, vision: dict, ctx: dict) -> list[dict]:
     calls_ci = Interval(saved["mean"], saved["low"], saved["high"],
                         f"Student t over {saved['n']} seeds' call fractions; no test samples to resample", unit="%")
     cpt80 = a["router:kan"]["cpt80"]
-    c = comparison(language, "a", "kcm_vs_large")
+    c = comparison_of(language, "a", "kcm_vs_large")
     eps = language["params"]["loop"]["eps"]
     calls = row("KCM", "67.85 % fewer large-model calls at near-identical accuracy (language)", "67.85 % (summary)",
                 ctx["profile"], ctx["language"],
@@ -155,7 +148,7 @@ def unverified_rows(language: dict, vision: dict, ctx: dict) -> list[dict]:
                 f"[{100 * c['low']:+.1f}, {100 * c['high']:+.1f}] (paired bootstrap); the KAN router reaches 80 % of the "
                 f"small→large gap at {100 * cpt80['mean']:.1f} ± {100 * cpt80['std']:.1f} % calls", calls_ci,
                 unverified(calls_ci, +1, (67.85,), "language.large", ARXIVLENS), "metrics/language.json")
-    c = comparison(vision, "lite0", "kcm_vs_large")
+    c = comparison_of(vision, "lite0", "kcm_vs_large")
     ci = bootstrap_interval(c)
     gain = row("KCM", "+6.04 % accuracy on long-tailed image classification", "+6.04 (summary)", ctx["profile"],
                ctx["vision"], f"Large+KCM − Large Overall: {_n(c)}", ci,

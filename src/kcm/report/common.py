@@ -63,9 +63,7 @@ def bootstrap(comparison: dict, digits: int = 1) -> str:
     """A comparison of kcm.system_comparisons in words: '95 % CI [−0.4, +1.1] points, paired
     bootstrap over test samples pooled over 3 seeds; McNemar p = 0.41', or why it is degenerate."""
     if comparison["degenerate"]:
-        if comparison["identical_answers"]:
-            return "degenerate (identical answers by construction)"
-        return "degenerate (the same per-sample correctness in every seed; no evidence either way)"
+        return f"degenerate ({degenerate_reason(comparison)}; no evidence either way)"
     low, high = (f"{100 * comparison[k]:+.{digits}f}" for k in ("low", "high"))
     return (f"{100 * comparison['confidence']:g} % CI [{low}, {high}] points, paired bootstrap over test samples "
             f"pooled over {comparison['seeds']} seeds; McNemar p = {comparison['mcnemar']['p']:.2g}")
@@ -78,10 +76,19 @@ def kcm_vs_mcm_line(label: str, kcm: dict, mcm: dict, comparison: dict | None = 
     return f"- KCM − MCM {label}: {paired(paired_difference(kcm, mcm))}{extra}."
 
 
-def comparison_of(metrics: dict, group: str, name: str) -> dict | None:
-    """The named comparison of a large model (or retrieval direction) in a metrics JSON; None
-    where the metrics predate the comparisons block or lack that pair."""
-    return metrics.get("comparisons", {}).get("pairs", {}).get(group, {}).get(name)
+def degenerate_reason(comparison: dict) -> str:
+    """Why a degenerate comparison is no evidence: the same answers, or the same correctness."""
+    if comparison["identical_answers"]:
+        return "identical answers in every seed, by construction"
+    return "the same per-sample correctness in every seed at this operating point"
+
+
+def comparison_of(metrics: dict, group: str, name: str) -> dict:
+    """The named comparison of a large model (or retrieval direction) in a metrics JSON."""
+    try:
+        return metrics["comparisons"]["pairs"][group][name]
+    except KeyError as missing:
+        raise KeyError(f"the metrics hold no comparison {group}/{name} ({missing}); rerun `kcm metrics systems`") from None
 
 
 def latex_table(csv_text: str) -> str:
