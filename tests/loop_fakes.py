@@ -40,7 +40,7 @@ class SyntheticTask(ClassificationTask):
             for k in range(K):
                 variants[f"hint_{k}"] = logits + 1.0 * np.eye(K)[k]
             self.large["L"][split] = {v: np.exp(z) / np.exp(z).sum(1, keepdims=True) for v, z in variants.items()}
-        self.test_ids = np.array([f"t{i}" for i in range(n[2])], dtype=object)
+        self.ids = {s: np.array([f"{s}{i}" for i in range(size)], dtype=object) for s, size in zip(("val", "test"), n[1:])}
         self.fit_rows = []
 
     def labels(self, split):
@@ -84,7 +84,7 @@ def make_retrieval_task(sizes=(60, 20, 20), seed=0, params=RETRIEVAL_PARAMS):
     rng = np.random.default_rng(seed)
     maps = rng.normal(size=(6, 10)), rng.normal(size=(6, 12)), rng.normal(size=(6, 16))
     splits = {s: make_split(rng, n, maps) for s, n in zip(("train", "val", "test"), sizes)}
-    test = splits["test"]
-    ids = {"i2t": np.array([f"i{i}" for i in range(test.n_images)], dtype=object),
-           "t2i": np.array([f"c{i}" for i in range(len(test.caption_to_image))], dtype=object)}
+    ids = {s: {"i2t": np.array([f"{s}-i{i}" for i in range(splits[s].n_images)], dtype=object),
+               "t2i": np.array([f"{s}-c{i}" for i in range(len(splits[s].caption_to_image))], dtype=object)}
+           for s in ("val", "test")}
     return RetrievalTask(splits, 20.0, params, RETRIEVAL_CFG.weights, ids)

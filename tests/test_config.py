@@ -68,6 +68,7 @@ def test_bad_enum_lists_the_choices():
         ({"language": {"large_b": {"kind": "endpoint"}}}, "language.large_b.endpoint"),
         ({"data": {"huggingface": {"fractions": {"train": 0.9, "val": 0.2, "test": 0.2}}}},
          "data.huggingface.fractions"),
+        ({"retrieval": {"loop": {"split": "per_seed"}}}, "retrieval.loop.split"),
     ],
 )
 def test_settings_that_cannot_work_together_name_the_key(overlay, key):

@@ -24,8 +24,10 @@ from kcm.models.softmax_regression import SoftmaxRegression, Teachers
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def frame_of(columns):
-    return pd.concat([pd.DataFrame({"seed": 0, **c}) for c in columns], ignore_index=True)
+def frame_of(columns, split="test"):
+    """The columns of one split (None: both) as the writer stacks them."""
+    frame = pd.concat([pd.DataFrame({"seed": 0, **c}) for c in columns], ignore_index=True)
+    return frame if split is None else frame[frame["split"] == split].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,8 @@ def ladder(ladder_run):
 def retrieval(one_torch_thread):
     task = make_retrieval_task()
     columns, history, kept, tests = core.run_all(task, RETRIEVAL_CFG, seed=0)
-    return task, {(c["entry"], c["direction"]): c for c in columns}, columns, history, kept, tests
+    return task, {(c["entry"], c["direction"]): c for c in columns if c["split"] == "test"}, columns, history, kept, \
+        tests
 
 
 # --------------------------------------------------------------------------- the small model
@@ -103,7 +106,59 @@ def test_every_system_and_router_is_reported(ladder):
     np.testing.assert_array_equal(tests["round0_kan"][1].numpy(), task.labels("test"))
     np.testing.assert_array_equal(tests["round0_kan_binary"][1].numpy(), small["small_pred"] == small["label"])
     assert tests["L_kcm"][0].shape == (len(small), judges["L_kcm"].n_in)
-    np.testing.assert_array_equal(small["id"], task.test_ids)  # one row per test input, in order
+    np.testing.assert_array_equal(small["id"], task.ids["test"])  # one row per test input, in order
+
+
+def test_every_entry_is_written_for_val_as_for_test(ladder_run):
+    task, columns, _, _, _ = ladder_run
+    both = frame_of(columns, split=None)
+    val, test = (both[both["split"] == s] for s in ("val", "test"))
+    assert set(val["entry"]) == set(test["entry"])
+    for entry, rows in val.groupby("entry"):
+        np.testing.assert_array_equal(rows["id"], task.ids["val"], err_msg=entry)
+        np.testing.assert_array_equal(rows["label"], task.labels("val"), err_msg=entry)
+    # routed by the same rule on val as on test, between F_s's answer and the hinted F_l's
+    judged = val[val["entry"].isin(["router:kan", "system:kcm", "system:mcm"])]
+    np.testing.assert_array_equal(judged["to_large"], judged["confidence"] <= CFG.eps)
+    small = val[val["entry"] == "system:small"]
+    np.testing.assert_array_equal(small["small_pred"], task.small_proba(small_model_of(task), "val").argmax(1))
+
+
+def small_model_of(task):
+    """The round-0 small model of seed 0 (no teachers), refitted."""
+    return task.fit_classifier(np.arange(task.n_train), Teachers(), 0)
+
+
+class SpyJudge(routers.Judge):
+    """Records the training inputs each judge was fitted on and every input it scored."""
+
+    log: list = []
+
+    def fit(self, x_train, y_train, x_val, y_val):
+        self.fitted = {row.tobytes() for row in x_train.numpy()}
+        SpyJudge.log.append(self)
+        self.scored = set()
+        return super().fit(x_train, y_train, x_val, y_val)
+
+    def proba(self, x):
+        self.scored |= {row.tobytes() for row in x.numpy()}
+        return super().proba(x)
+
+
+def test_no_judge_scores_a_row_it_was_fitted_on(monkeypatch):
+    """Out-of-fold routing: the judges that route training rows are cross-fitted, and no judge
+    ever scores an input it was trained on (the loop used to route training rows with the judge
+    fitted on them)."""
+    monkeypatch.setattr(routers, "Judge", SpyJudge)
+    SpyJudge.log = []
+    task = SyntheticTask(n=(120, 60, 60))
+    core.run_all(task, CFG, seed=0)
+    assert SpyJudge.log
+    for judge in SpyJudge.log:
+        assert not judge.fitted & judge.scored
+    # the cross-fitted ones did score training rows: every row once per (round, judge router)
+    n_train_scored = sum(len(j.scored) for j in SpyJudge.log if len(j.fitted) < task.n_train)
+    assert n_train_scored == task.n_train * 2 * CFG.rounds  # MCM's and KCM's judge, every round
 
 
 def test_routing_obeys_eps_and_the_system_answers_accordingly(ladder):
@@ -133,7 +188,7 @@ def test_distillation_changes_the_small_model_and_the_rerun_is_identical(ladder)
     kd = frame.loc[frame["entry"] == "system:kd", "small_pred"].to_numpy()
     assert (small0 != kd).any()
     columns, _, _, _ = core.run_all(SyntheticTask(), CFG, seed=0)
-    pd.testing.assert_frame_equal(frame, frame_of(columns))
+    pd.testing.assert_frame_equal(frame, frame_of(columns))  # the test split
 
 
 # --------------------------------------------------------------------------- the one oracle, both adapters
@@ -173,7 +228,7 @@ def test_retrieval_runs_only_binary_judges_and_no_d_kd_rows(retrieval):
     task, by_key, columns, history, kept, tests = retrieval
     entries = {"system:small", "system:large", "system:mcm", "system:kcm", "small:mcm", "small:kcm",
                *(f"router:{r}" for r in retrieval_routers(task))}
-    assert len(columns) == len(by_key) == 2 * len(entries)
+    assert len(columns) == 2 * len(by_key) == 2 * 2 * len(entries)  # val and test
     assert set(by_key) == {(e, d) for e in entries for d in task.views}
     assert set(kept) == {f"round0_{k}_{d}" for k in ("mlp", "kan") for d in task.views} | {
         f"{s}_{d}" for s in ("mcm", "kcm") for d in task.views}
@@ -196,11 +251,11 @@ def test_retrieval_runs_only_binary_judges_and_no_d_kd_rows(retrieval):
 def test_retrieval_columns_route_consistently(retrieval):
     task, by_key, columns, _, _, _ = retrieval
     test = task.splits["test"]
-    n = {"i2t": test.n_images, "t2i": len(test.caption_to_image)}
     for c in columns:
-        d = c["direction"]
+        d, data = c["direction"], task.splits[c["split"]]
+        n = {"i2t": data.n_images, "t2i": len(data.caption_to_image)}
         assert all(len(c[k]) == n[d] for k in ("small_rank", "large_rank", "confidence", "to_large", "rank"))
-        np.testing.assert_array_equal(c["id"], task.test_ids[d])
+        np.testing.assert_array_equal(c["id"], task.ids[c["split"]][d])
         np.testing.assert_array_equal(c["rank"], np.where(c["to_large"], c["large_rank"], c["small_rank"]))
         if c["entry"].startswith("router:") or c["entry"] in ("system:mcm", "system:kcm"):
             np.testing.assert_array_equal(c["to_large"], c["confidence"] <= RETRIEVAL_CFG.eps)
@@ -232,7 +287,7 @@ def test_retrieval_run_is_deterministic(retrieval):
     task, by_key, _, history, _, _ = retrieval
     columns, history2, _, _ = core.run_all(task, RETRIEVAL_CFG, seed=0)
     assert history2 == history
-    for c in columns:
+    for c in (c for c in columns if c["split"] == "test"):
         ref = by_key[(c["entry"], c["direction"])]
         for k, v in c.items():
             if isinstance(v, np.ndarray):
@@ -244,10 +299,10 @@ def test_retrieval_run_is_deterministic(retrieval):
 
 def test_the_writer_stacks_columns_and_writes_every_judge(ladder_run, ladder, tmp_path):
     _, columns, history, judges, tests = ladder_run
-    frame = ladder[1]
+    frame = frame_of(columns, split=None)
     write_run(tmp_path, 0, {"loop": {"eps": CFG.eps}}, columns, copy.deepcopy(history), judges, tests)
     written = pd.read_parquet(tmp_path / "outputs.parquet")
-    assert list(written.columns) == ["seed", "large", "entry", "label", "id", "small_pred", "large_pred",
+    assert list(written.columns) == ["seed", "split", "large", "entry", "label", "id", "small_pred", "large_pred",
                                      "confidence", "to_large", "pred"]
     pd.testing.assert_frame_equal(written, frame, check_dtype=False)
     saved = json.loads((tmp_path / "history.json").read_text())

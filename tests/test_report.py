@@ -208,3 +208,33 @@ def test_share_macros_pick_the_largest_ratio_within_the_accuracy_cost(tmp_path):
     assert (macros["kcmShareSharedHeads"], macros["kcmShareSharedHeadsRatio"]) == ("50", "9.50")
     assert (macros["kcmShareSharedHeadsRatioFloat"], macros["kcmShareSharedHeadsRatioIntEight"]) == ("1.50", "9.50")
     assert macros["kcmShareDenseParams"] == "12{,}000" and macros["kcmShareInflationOverMlp"] == "30.0"
+
+
+def test_operating_points_table_renders_every_modality_group_and_point(tmp_path):
+    card = {"classes": CLASSES, "groups": {"of_class": {"a": "many", "b": "medium", "c": "few"}}}
+    made = {"language": system_metrics.systems("classification", write_runs(tmp_path / "l", "classification"), card),
+            "vision": system_metrics.systems("classification", write_runs(tmp_path / "v", "classification",
+                                                                          larges=("lite0",)), card),
+            "retrieval": system_metrics.systems("retrieval", write_runs(tmp_path / "r", "retrieval"), None, {})}
+    inputs = {}
+    for modality, (result, _) in made.items():
+        write_json(tmp_path / f"{modality}.json", result)
+        inputs[f"metrics:{modality}"] = [tmp_path / f"{modality}.json"]
+    out = {k: tmp_path / f"t.{k}" for k in ("md", "csv", "tex")}
+    registry.render("table_operating_points", inputs, None, out)
+    csv = pd.read_csv(out["csv"])
+    points = ["eps", "match_large", "budget_20", "budget_50", "budget_80"]
+    assert len(csv) == (2 + 1 + 2) * len(points) and csv["point"].tolist()[:5] == points
+    assert list(csv.drop_duplicates("modality")["modality"]) == ["language", "vision", "retrieval"]
+    row = csv[(csv["modality"] == "retrieval") & (csv["group"] == "t2i") & (csv["point"] == "budget_50")].iloc[0]
+    block = made["retrieval"][0]["operating_points"]["groups"]["t2i"]
+    assert row["KCM calls"] == pytest.approx(block["system:kcm"]["budget_50"]["test_fraction"]["mean"], abs=1e-6)
+    assert row["MLP score"] == pytest.approx(block["router:mlp"]["budget_50"]["test_r1"]["mean"], abs=1e-6)
+    c = made["retrieval"][0]["comparisons"]["at_points"]["t2i"]["budget_50"]["kan_vs_mlp"]
+    assert (row["KAN − MLP"], row["KAN − MLP low"], row["KAN − MLP p"]) == pytest.approx(
+        (c["estimate"], c["low"], c["mcnemar"]["p"]), abs=1e-6)  # the CSV keeps 6 decimals
+    md = out["md"].read_text()
+    assert "VALIDATION rows only" in md and "match large reached on validation (retrieval; seeds)" in md
+    assert "KCM − MCM [95 % CI]" in md and "ε = 0.98 (paper)" in md and "budget 80 %" in md
+    header, rows = latex_rows(out["tex"].read_text())
+    assert header == list(pd.read_csv(out["csv"], dtype=str, keep_default_na=False).columns) and len(rows) == len(csv)

@@ -225,15 +225,6 @@ def test_fit_alpha_breaks_ties_toward_the_smaller_alpha():
     assert task.fit_hint(blind_model(), SimpleNamespace(top1=right_hints(val))) == {"i2t": 0.0, "t2i": 0.0}
 
 
-class StubJudge:
-    def __init__(self, p):
-        self.p = p
-
-    def proba(self, x):
-        assert x.shape[0] == len(self.p)
-        return torch.as_tensor(np.c_[1 - self.p, self.p])
-
-
 def test_routed_teachers_ask_at_or_below_eps_with_the_hinted_query():
     task = make_task()
     train = task.splits["train"]
@@ -243,11 +234,11 @@ def test_routed_teachers_ask_at_or_below_eps_with_the_hinted_query():
     scored = SimpleNamespace(top1=top1, shape={d: np.zeros((n[d], 4), np.float32) for d in n})
     p = {d: rng.random(n[d]) for d in n}
     p["i2t"][0] = 0.6  # exactly eps: asked
-    judges = {d: StubJudge(p[d]) for d in n}
+    probs = {d: np.c_[1 - p[d], p[d]] for d in n}  # a binary judge's cross-fitted probabilities
     alpha = {"i2t": 0.25, "t2i": 0.5}
     cfg = core.LoopConfig(eps=0.6)
     state = core.SmallState(None, scored, None, None, alpha)
-    teachers, asked = core.routed_teachers(task, state, None, "kcm", judges, cfg)
+    teachers, asked = core.routed_teachers(task, state, None, "kcm", probs, cfg)
     for d in n:
         np.testing.assert_array_equal(teachers.asked[d], p[d] <= 0.6)
         np.testing.assert_array_equal(asked[d], teachers.asked[d])
@@ -340,4 +331,4 @@ def test_train_small_is_out_of_fold_in_test_sized_galleries(monkeypatch):
             np.testing.assert_array_equal(state.train.max_prob[d][rows], again.max_prob[d])
         seen.append(images)
     assert sorted(np.concatenate(seen).tolist()) == list(range(train.n_images))  # each scored once
-    assert state.test.sim is not None and state.val.sim is None
+    assert state.test.sim is not None and state.val.sim is not None and state.train.sim is None

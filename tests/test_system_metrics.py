@@ -5,14 +5,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from metrics_fakes import CLASSES, classification_outputs, retrieval_outputs, write_runs
+from metrics_fakes import (
+    CLASSES,
+    classification_outputs,
+    on_test,
+    retrieval_outputs,
+    write_runs,
+)
 
 from kcm import stats, system_metrics
 from kcm.stats import paired_difference
 
 
 def test_metrics_over_seeds_are_mean_and_sample_std():
-    two = pd.concat([classification_outputs(0), classification_outputs(1)], ignore_index=True)
+    two = on_test(pd.concat([classification_outputs(0), classification_outputs(1)], ignore_index=True))
     two.loc[two["seed"] == 1, "pred"] = two.loc[two["seed"] == 1, "label"]  # seed 1: every answer right
     result = system_metrics.aggregate("classification", two, CLASSES)
     assert (result["family"], result["seeds"], sorted(result["large"])) == ("classification", [0, 1], ["a", "b"])
@@ -27,7 +33,7 @@ def test_metrics_over_seeds_are_mean_and_sample_std():
 
 
 def test_group_accuracy_is_the_accuracy_over_each_groups_samples():
-    frame = classification_outputs(0)
+    frame = on_test(classification_outputs(0))
     groups = {0: "many", 1: "medium", 2: "few"}
     got = system_metrics.aggregate("classification", frame, CLASSES, groups)["large"]["a"]["system:small"]
     rows = frame[(frame["entry"] == "system:small") & (frame["large"] == "a")]
@@ -38,8 +44,8 @@ def test_group_accuracy_is_the_accuracy_over_each_groups_samples():
 
 @pytest.mark.parametrize("family", ["classification", "retrieval"])
 def test_every_router_curve_stays_under_the_oracle(family):
-    outputs = pd.concat([(classification_outputs if family == "classification" else retrieval_outputs)(s)
-                         for s in (0, 1)], ignore_index=True)
+    outputs = on_test(pd.concat([(classification_outputs if family == "classification" else retrieval_outputs)(s)
+                                 for s in (0, 1)], ignore_index=True))
     curves = system_metrics.mean_curves(family, outputs)
     score, by = ("accuracy", "large") if family == "classification" else ("r1", "direction")
     for key, part in curves.groupby(by):
@@ -49,7 +55,7 @@ def test_every_router_curve_stays_under_the_oracle(family):
 
 
 def test_retrieval_recall_is_the_share_of_queries_ranked_under_k():
-    outputs = retrieval_outputs(0)
+    outputs = on_test(retrieval_outputs(0))
     result = system_metrics.aggregate("retrieval", outputs)
     (large, entries), = result["large"].items()
     assert large == system_metrics.RETRIEVAL_LARGE
@@ -97,7 +103,7 @@ def test_the_comparisons_block_is_the_paired_bootstrap_of_kcm_stats(tmp_path):
     result, _ = system_metrics.systems("classification", runs, card)
     again, _ = system_metrics.systems("classification", runs, card)
     assert json.dumps(result, sort_keys=True) == json.dumps(again, sort_keys=True)
-    outputs = pd.concat([pd.read_parquet(r / "outputs.parquet") for r in runs])
+    outputs = on_test(pd.concat([pd.read_parquet(r / "outputs.parquet") for r in runs]))
     kcm, mcm = (outputs[outputs["entry"] == e] for e in ("system:kcm", "system:mcm"))
     a, b = (f["pred"].to_numpy() == f["label"].to_numpy() for f in (kcm, mcm))
     direct = stats.paired_bootstrap_ci(a, b, np.mean, groups=kcm["seed"].to_numpy(), n_resamples=9999,
@@ -124,3 +130,42 @@ def test_identical_answers_are_flagged_degenerate(tmp_path):
         assert got["kcm_vs_mcm"]["degenerate"] and got["kcm_vs_mcm"]["identical_answers"]
         assert (got["kcm_vs_mcm"]["low"], got["kcm_vs_mcm"]["high"]) == (0.0, 0.0)
         assert not got["kcm_vs_large"]["degenerate"]
+
+
+@pytest.mark.parametrize("family", ["classification", "retrieval"])
+def test_every_metric_reads_the_test_rows_only(tmp_path, family):
+    """Other validation answers and confidences move the operating points, never a test metric,
+    a curve or an ε comparison; another test answer does move them."""
+    def run(folder, edit):
+        runs = write_runs(tmp_path / folder, family)
+        for r in runs:
+            frame = pd.read_parquet(r / "outputs.parquet")
+            edit(frame)
+            frame.to_parquet(r / "outputs.parquet", index=False)
+        return system_metrics.systems(family, runs, {"classes": CLASSES}, {})
+
+    answer = "pred" if family == "classification" else "rank"
+    base, base_curves = run("base", lambda f: None)
+
+    def edit_val(frame):
+        val = frame["split"] == "val"
+        frame.loc[val, answer] = frame.loc[val, answer].to_numpy()[::-1]
+        frame.loc[val, "confidence"] = 1.0 - frame.loc[val, "confidence"]
+
+    moved, moved_curves = run("val", edit_val)
+    for key in ("large", "comparisons"):
+        kept = {k: v for k, v in moved[key].items() if k != "at_points"}
+        assert kept == {k: v for k, v in base[key].items() if k != "at_points"}, key
+    pd.testing.assert_frame_equal(moved_curves, base_curves)
+    assert moved["operating_points"] != base["operating_points"]
+
+    def edit_test(frame):
+        test = (frame["split"] == "test") & (frame["entry"] == "system:kcm")
+        frame.loc[test, answer] = frame.loc[test, answer].to_numpy()[::-1]
+
+    assert run("test", edit_test)[0]["large"] != base["large"]
+
+
+def test_outputs_without_a_split_column_are_refused():
+    with pytest.raises(ValueError, match="no split column"):
+        system_metrics.on_test(classification_outputs(0).drop(columns="split"))

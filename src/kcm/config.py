@@ -79,6 +79,10 @@ def check_semantics(config: dict) -> None:
         raise ValueError(f"Config keys 'language.large_b.endpoint.base_url' and '.model' are required "
                          f"when language.large_b.kind is endpoint. {FIX}")
     retrieval = config["retrieval"]
+    if retrieval["large"]["kind"] == "custom_clip" and retrieval["loop"]["split"] == "per_seed":
+        raise ValueError("Config key 'retrieval.loop.split' = per_seed with retrieval.large.kind = custom_clip: the "
+                         "custom CLIP is trained on the fixed train pairs, so a re-drawn val would hold images it "
+                         f"learnt (val R@1 and every threshold chosen on val optimistic); use split: fixed. {FIX}")
     if retrieval["loop"]["shortlist"] == 1:
         raise ValueError(f"Config key 'retrieval.loop.shortlist' = 1 leaves the large model nothing to re-rank "
                          f"(its answer would always be the small model's); use 0 (whole gallery) or k >= 2. {FIX}")

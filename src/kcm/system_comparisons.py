@@ -2,7 +2,11 @@
 
 For every pair of systems a verdict compares (KCM − MCM, the distilled small models, Large+KCM −
 Large), the per-sample correctness of the two at the run's operating point (ε of the loop) is
-paired by seed and test sample and pooled over seeds: a stratified paired bootstrap CI of the
+paired by seed and test sample and pooled over seeds (`pairs`). The same is read at every
+operating point of kcm.operating_points (`at_points`: KCM − MCM, KAN − MLP routers, KCM − Large
+alone), each side routed at its own threshold chosen on validation, with both sides' test call
+fractions and the difference of the call indicators, so a reader sees how well the calls match.
+Both use a stratified paired bootstrap CI of the
 difference in accuracy (retrieval: R@1, a query correct when its rank is 0) and McNemar's exact
 test on the pooled discordant pairs, both from kcm.stats. The bootstrap's rng seed is fixed, so
 the bytes of the metrics JSON are the same on every run of the same outputs.
@@ -17,7 +21,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kcm.stats import mcnemar, paired_bootstrap_ci
+from kcm.operating_points import (
+    ANSWERS,
+    GROUP,
+    correct,
+    is_routed,
+    points,
+    routed_answers,
+)
+from kcm.stats import mcnemar, paired_bootstrap_ci, summary
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
@@ -28,6 +40,9 @@ CLASSIFICATION = {"kcm_vs_mcm": ("system:kcm", "system:mcm"), "small_kcm_vs_mcm"
                   "kcm_vs_large": ("system:kcm", "system:large")}
 FEW = {"kcm_vs_mcm_few": ("system:kcm", "system:mcm"), "small_kcm_vs_mcm_few": ("small:kcm", "small:mcm")}
 RETRIEVAL = {"kcm_vs_mcm": ("system:kcm", "system:mcm"), "kcm_vs_large": ("system:kcm", "system:large")}
+# At every operating point; system:large is read as written (it calls every input).
+AT_POINTS = {"kcm_vs_mcm": ("system:kcm", "system:mcm"), "kan_vs_mlp": ("router:kan", "router:mlp"),
+             "kcm_vs_large": ("system:kcm", "system:large")}
 
 
 def paired_rows(rows: pd.DataFrame, entry_a: str, entry_b: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -68,10 +83,57 @@ def _retrieval(rows: pd.DataFrame, a: str, b: str) -> dict:
                       first["seed"].to_numpy())}
 
 
-def comparisons(family: str, outputs: pd.DataFrame, eps: float, few: list[int] | None = None) -> dict:
+def _side(frame: pd.DataFrame, family: str, routed: dict, key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(calls, answers) of one side on its test rows: routed at its own threshold of the point,
+    or as written for an entry that is not routed (the large model alone)."""
+    if not is_routed(key[1]):
+        return frame["to_large"].to_numpy(dtype=bool), frame[ANSWERS[family][2]].to_numpy()
+    to_large = np.concatenate([r["to_large"] for r in routed[key]])  # seed order, as paired_rows
+    return to_large, routed_answers(frame, family, to_large)
+
+
+def _fractions(calls: np.ndarray, seeds: np.ndarray) -> dict:
+    return summary([float(calls[seeds == s].mean()) for s in np.unique(seeds)])
+
+
+def at_point(family: str, rows: pd.DataFrame, routed: dict, group: str, point: str, a: str, b: str,
+             members: list[int] | None = None) -> dict:
+    """a − b at one operating point: accuracy (R@1) comparison, each side's test call fraction per
+    seed and the comparison of the call indicators (a's calls − b's)."""
+    first, second = paired_rows(rows, a, b)
+    (calls_a, answers_a), (calls_b, answers_b) = (_side(f, family, routed, (group, e, point))
+                                                  for f, e in ((first, a), (second, b)))
+    keep = np.ones(len(first), bool) if members is None else np.isin(first["label"].to_numpy(), members)
+    seeds = first["seed"].to_numpy()[keep]
+    ok_a, ok_b = correct(first, family, answers_a)[keep], correct(second, family, answers_b)[keep]
+    metric = "r1" if family == "retrieval" else ("accuracy" if members is None else "few_accuracy")
+    return {"a": a, "b": b, "metric": metric,
+            **compare(ok_a, ok_b, answers_a[keep], answers_b[keep], seeds),
+            "a_test_fraction": _fractions(calls_a[keep], seeds), "b_test_fraction": _fractions(calls_b[keep], seeds),
+            "calls": compare(calls_a[keep], calls_b[keep], calls_a[keep], calls_b[keep], seeds)}
+
+
+def at_points(family: str, test: pd.DataFrame, loop: dict, routed: dict, few: list[int] | None = None) -> dict:
+    """group -> point -> name -> at_point(...) for the pairs of AT_POINTS the outputs hold
+    (classification with `few`: KCM − MCM on the Few classes too, `kcm_vs_mcm_few`)."""
+    out: dict = {}
+    for group, rows in test.groupby(GROUP[family], sort=True):
+        held = set(rows["entry"])
+        todo = [(n, a, b, None) for n, (a, b) in AT_POINTS.items() if {a, b} <= held]
+        if few and family == "classification" and {"system:kcm", "system:mcm"} <= held:
+            todo.append(("kcm_vs_mcm_few", "system:kcm", "system:mcm", few))
+        out[str(group)] = {p.name: {n: at_point(family, rows, routed, str(group), p.name, a, b, m) for n, a, b, m in todo}
+                           for p in points(loop)}
+    return out
+
+
+def comparisons(family: str, outputs: pd.DataFrame, loop: dict, routed: dict, few: list[int] | None = None) -> dict:
     """{"method": how, "pairs": {large model (classification) or direction (retrieval): {name:
-    comparison}}}; `few`: the class indices of the Few group (long-tailed data), which adds the
-    Few-class comparisons. Entries the outputs do not hold are left out."""
+    comparison}}, "at_points": at_points(...)} of the TEST rows `outputs`; `routed`: the
+    operating points (kcm.operating_points.route); `few`: the class indices of the Few group
+    (long-tailed data), which adds the Few-class comparisons. Entries the outputs do not hold are
+    left out."""
+    eps = loop["eps"]
     pairs: dict = {}
     key = "large" if family == "classification" else "direction"
     for group, rows in outputs.groupby(key, sort=True):
@@ -86,5 +148,7 @@ def comparisons(family: str, outputs: pd.DataFrame, eps: float, few: list[int] |
     method = {"ci": f"paired percentile bootstrap, resampled within each seed, {N_RESAMPLES} resamples, rng seed "
                     f"{RNG_SEED}", "confidence": CONFIDENCE, "pooled": "test samples of every seed (each seed weighs the same)",
               "test": "McNemar's exact test on the discordant pairs pooled over seeds", "eps": eps,
-              "degenerate": "the two systems' correctness is the same on every sample of every seed"}
-    return {"method": method, "pairs": pairs}
+              "degenerate": "the two systems' correctness is the same on every sample of every seed",
+              "at_points": "each side routed at its own threshold chosen on validation (operating_points); "
+                           "calls: the same bootstrap and test on the per-sample call indicators"}
+    return {"method": method, "pairs": pairs, "at_points": at_points(family, outputs, loop, routed, few)}

@@ -1,9 +1,10 @@
 """Metrics of collaborating systems over seeds, for every modality, in one JSON shape.
 
 Input: the per-seed experiment folders (outputs.parquet, history.json). The outputs table has
-one row per test sample, entry (system or router) and group, with the small and large models'
-answers, the router's confidence C_x, whether the sample went to the large model and the
-system's answer. Two metric families read it:
+one row per split (val, test), sample, entry (system or router) and group, with the small and
+large models' answers, the router's confidence C_x, whether the sample went to the large model
+and the system's answer. Every metric reads the TEST rows only; the validation rows serve only to
+choose the operating points (kcm.operating_points). Two metric families read it:
 
 - classification (language, vision): columns large, label, small_pred, large_pred, pred;
   accuracy, per-class accuracy, macro-F1 (kcm.metrics), Many/Medium/Few accuracy when the card
@@ -14,7 +15,9 @@ system's answer. Two metric families read it:
 Both add the large-call fraction and, from the routing curve of that correctness, AUC, APGR and
 CPT(20/50/80 %). A "comparisons" block adds, for every difference a claim's verdict reads, a
 paired bootstrap CI over test samples pooled over seeds and McNemar's test
-(kcm.system_comparisons). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus
+(kcm.system_comparisons), at ε and at every operating point. An "operating_points" block holds,
+per group, routed entry and point, the thresholds chosen on validation and the test call
+fraction and score they give (kcm.operating_points.block). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus
 the run's context; each metric is a seed summary (kcm.stats.summary). A classification entry
 holds its metrics directly, a retrieval entry one block per direction ("i2t", "t2i"). Seed-averaged
 routing curves go to a CSV for the figures.
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kcm import metrics
+from kcm import metrics, operating_points
 from kcm.io import read_json
 from kcm.retrieval_metrics import rsum
 from kcm.stats import summary
@@ -162,17 +165,15 @@ def router_curves(outputs: pd.DataFrame, by: str, correct) -> pd.DataFrame:
 def mean_curves(family: str, outputs: pd.DataFrame) -> pd.DataFrame:
     """Seed-averaged routing curves: classification per large model (column `accuracy`),
     retrieval R@1 per direction (column `r1`)."""
-    if family == "classification":
-        def correct(rows: pd.DataFrame):
-            labels = rows["label"].to_numpy()
-            return rows["small_pred"].to_numpy() == labels, rows["large_pred"].to_numpy() == labels
+    curves = router_curves(outputs, operating_points.GROUP[family], lambda rows: operating_points.sides(rows, family))
+    return curves if family == "classification" else curves.rename(columns={"accuracy": "r1"})
 
-        return router_curves(outputs, "large", correct)
 
-    def ranked_first(rows: pd.DataFrame):
-        return rows["small_rank"].to_numpy() == 0, rows["large_rank"].to_numpy() == 0
-
-    return router_curves(outputs, "direction", ranked_first).rename(columns={"accuracy": "r1"})
+def on_test(outputs: pd.DataFrame) -> pd.DataFrame:
+    """The test rows of an outputs table (every metric reads these only)."""
+    if "split" not in outputs.columns:
+        raise ValueError("outputs.parquet has no split column (val and test rows); rerun kcm experiment")
+    return outputs[outputs["split"] == "test"].reset_index(drop=True)
 
 
 def systems(family: str, runs: list[Path], card: dict | None = None,
@@ -181,18 +182,21 @@ def systems(family: str, runs: list[Path], card: dict | None = None,
     Classification reads class names from the dataset `card` (and Many/Medium/Few groups where
     the card has them); retrieval records the large model's description `large_meta`."""
     outputs = pd.concat([pd.read_parquet(d / "outputs.parquet") for d in runs], ignore_index=True)
+    test = on_test(outputs)
     histories = [read_json(d / "history.json") for d in runs]
     first = histories[0]
+    loop = first["params"]["loop"]
+    routed = operating_points.route(family, outputs, loop)
     if family == "classification":
         classes = card["classes"]
         groups = None
         if "groups" in card:  # long-tailed data: Many/Medium/Few accuracy per system
             groups = {i: card["groups"]["of_class"][name] for i, name in enumerate(classes)}
-        result = aggregate(family, outputs, classes, groups)
+        result = aggregate(family, test, classes, groups)
         result["classes"] = classes
         few = [i for i, g in (groups or {}).items() if g == "few"] or None
     else:
-        result = aggregate(family, outputs)
+        result = aggregate(family, test)
         few = None
         result.update({
             "small": first["small"],
@@ -203,6 +207,7 @@ def systems(family: str, runs: list[Path], card: dict | None = None,
         "params": first["params"],
         "judges": first["judges"],
         "rounds": {str(h["seed"]): h["systems"] for h in histories},
-        "comparisons": comparisons(family, outputs, first["params"]["loop"]["eps"], few),
+        "operating_points": operating_points.block(family, routed, loop),
+        "comparisons": comparisons(family, test, loop, routed, few),
     })
-    return result, mean_curves(family, outputs)
+    return result, mean_curves(family, test)

@@ -22,8 +22,11 @@ compared on the round-0 small model (same F_s, same F_l, only the router differs
 `kcm.loop.routers`.
 
 Out-of-fold outputs matter: a model's outputs on its own training rows are over-confident, so
-judges learn from, and routing of training inputs uses, k-fold predictions (the task decides
-the folds and how a held-out fold is scored).
+judges learn from k-fold predictions of F_s (the task decides the folds and how a held-out fold
+is scored), and training inputs are routed by cross-fitted judges: each row's C_x comes from a
+judge fitted on the other folds (`routers.cross_fitted_probs`). The judge fitted on every
+training row routes val and test only. Every entry is written for the val and the test split:
+operating points are chosen on val and read on test (`kcm.operating_points`).
 
 Names: a task answers in one or more views (classification: one, `None`; retrieval: "i2t" and
 "t2i") and has one or more large models (`None`: its only one); a `None` leaves no trace in
@@ -42,9 +45,9 @@ from kcm.distill import DistillWeights
 from kcm.judges import Judge, JudgeConfig
 from kcm.loop.routers import (
     confidence_of,
+    cross_fitted_probs,
     fit_judges,
     is_binary,
-    judge_probs,
     judge_test,
     loop_confidence,
     router_confidences,
@@ -78,6 +81,9 @@ class Task(Protocol):
     def folds(self, n_folds: int, seed: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
         """(fit rows, held-out rows) of the training split, one pair per fold."""
 
+    def queries(self, view: str | None, rows: np.ndarray) -> np.ndarray:
+        """The view's training queries of these training rows (a fold's rows -> the judge's rows)."""
+
     def fit_small(self, rows: np.ndarray, teachers: Any, seed: int) -> Any:
         """F_s trained on these training rows (teachers cover the whole training split)."""
 
@@ -101,8 +107,8 @@ class Task(Protocol):
     def judge_inputs(self, split: str, outputs: Any, view: str | None) -> Any:
         """A fixed view of each input beside the shape of F_s's outputs (float32 tensor)."""
 
-    def large_answers(self, large: str | None, state: SmallState, hinted: bool) -> dict:
-        """F_l's test answers per view, with this F_s's hint or plain."""
+    def large_answers(self, large: str | None, state: SmallState, split: str, hinted: bool) -> dict:
+        """F_l's answers on one split (val or test) per view, with this F_s's hint or plain."""
 
     def no_teachers(self) -> Any: ...
 
@@ -110,9 +116,9 @@ class Task(Protocol):
                  hard_labels: bool) -> Any:
         """Who teaches F_s next round: F_l (with the hint) on the asked rows, the judge's probabilities."""
 
-    def column(self, entry: str, large: str | None, view: str | None, small: np.ndarray, large_answer: np.ndarray,
-               confidence: np.ndarray, to_large: np.ndarray) -> dict:
-        """One entry's test columns (`kcm.loop.writer` stacks them into outputs.parquet)."""
+    def column(self, split: str, entry: str, large: str | None, view: str | None, small: np.ndarray,
+               large_answer: np.ndarray, confidence: np.ndarray, to_large: np.ndarray) -> dict:
+        """One entry's columns on one split (`kcm.loop.writer` stacks them into outputs.parquet)."""
 
 
 @dataclass(frozen=True)
@@ -168,19 +174,16 @@ def train_small(task: Task, teachers: Any, cfg: LoopConfig, seed: int) -> SmallS
 
 
 def routed_teachers(task: Task, state: SmallState, large: str | None, system: str,
-                    judges: dict[str | None, Judge] | None, cfg: LoopConfig) -> tuple[Any, dict]:
-    """Route every training input (a judge, or F_s's max-softmax), ask F_l with the hint; the
-    teachers and which inputs were asked, per view."""
+                    probs: dict[str | None, np.ndarray] | None, cfg: LoopConfig) -> tuple[Any, dict]:
+    """Route every training input (the judge's cross-fitted probabilities `probs`, or F_s's
+    out-of-fold max-softmax where the system has no judge), ask F_l with the hint; the teachers
+    and which inputs were asked, per view."""
     binary = is_binary(task, LOOP_SYSTEMS[system])
-    asked, probs = {}, {}
+    asked = {}
     for view in task.views:
-        if judges is None:
-            confidence = task.max_softmax(state.train, view)
-        else:
-            probs[view] = judge_probs(task, "train", state.train, judges[view], view)
-            confidence = confidence_of(probs[view], binary)
+        confidence = task.max_softmax(state.train, view) if probs is None else confidence_of(probs[view], binary)
         asked[view] = route_to_large(confidence, cfg.eps)
-    teachers = task.teachers(state, large, asked, None if judges is None else probs, hard_labels=system == "d")
+    teachers = task.teachers(state, large, asked, probs, hard_labels=system == "d")
     return teachers, asked
 
 
@@ -197,27 +200,38 @@ def round_record(task: Task, r: int, hint: Any, asked: dict, state: SmallState) 
 
 
 def run_system(task: Task, system: str, large: str | None, state0: SmallState,
-               judges0: dict[str | None, Judge] | None, cfg: LoopConfig, seed: int) -> SystemResult:
-    """One row of the ladder (d, kd, mcm, kcm) from the shared round-0 small model and judges."""
-    state, judges = state0, judges0
+               probs0: dict[str | None, np.ndarray] | None, cfg: LoopConfig, seed: int) -> SystemResult:
+    """One row of the ladder (d, kd, mcm, kcm) from the shared round-0 small model; `probs0`: the
+    round-0 judge's cross-fitted training probabilities (None: routed by F_s's max-softmax). Each
+    later round cross-fits the judge anew on the new F_s; the final judge, fitted on every
+    training row, routes val and test."""
+    router = LOOP_SYSTEMS[system]
+    judged = probs0 is not None
+    state, probs = state0, probs0
     history = []
-    for r in range(1, (1 if judges is None else cfg.rounds) + 1):
-        teachers, asked = routed_teachers(task, state, large, system, judges, cfg)
+    for r in range(1, (cfg.rounds if judged else 1) + 1):
+        if judged and r > 1:
+            probs = cross_fitted_probs(task, state, router, cfg, seed)
+        teachers, asked = routed_teachers(task, state, large, system, probs, cfg)
         hint, state = state.hint, train_small(task, teachers, cfg, seed)
-        if judges is not None:
-            judges = fit_judges(task, state, LOOP_SYSTEMS[system], cfg, seed)
         history.append(round_record(task, r, hint, asked, state))
-    return SystemResult(state, judges, history)
+    return SystemResult(state, fit_judges(task, state, router, cfg, seed) if judged else None, history)
+
+
+def split_columns(task: Task, split: str, entry: str, large: str | None, view: str | None, small: np.ndarray,
+                  large_answer: np.ndarray, confidence: np.ndarray, to_large: np.ndarray) -> dict:
+    return {"split": split, **task.column(split, entry, large, view, small, large_answer, confidence, to_large)}
 
 
 def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, dict[str, Judge], dict]:
     """Every system and router for every large model at one seed.
 
-    Returns per-entry test columns (one dict per (large model, entry, view); entries are
-    "system:<name>", "small:<name>" (the distilled F_s alone, no calls) and "router:<name>"),
-    a history (per system: rounds, calls on train; judge sizes; fitted hint weights), the judges
-    worth keeping (round-0 routers, final MCM/KCM judges) and each kept judge's test inputs and
-    targets {name: (x, y)} (what compressing a judge is evaluated on).
+    Returns per-entry columns of the val and the test split (one dict per (split, large model,
+    entry, view); entries are "system:<name>", "small:<name>" (the distilled F_s alone, no calls)
+    and "router:<name>"): the val rows are what operating points are chosen on; a history (per
+    system: rounds, calls on train; judge sizes and fitted temperatures; fitted hint weights), the
+    judges worth keeping (round-0 routers, final MCM/KCM judges) and each kept judge's test inputs
+    and targets {name: (x, y)} (what compressing a judge is evaluated on).
     """
     state0 = train_small(task, task.no_teachers(), cfg, seed)
     judges0 = {name: fit_judges(task, state0, name, cfg, seed) for name in task.judge_routers}
@@ -231,40 +245,51 @@ def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, d
     if task.hint_key:
         history[task.hint_key] = {"round0": state0.hint}
     history["systems"] = {}
+    # the round-0 judges' cross-fitted training probabilities, shared by every large model
+    probs0 = {LOOP_SYSTEMS[s]: cross_fitted_probs(task, state0, LOOP_SYSTEMS[s], cfg, seed)
+              for s in task.loop_systems if LOOP_SYSTEMS[s] in task.judge_routers}
     columns = []
-    small0 = {view: task.answers(state0.test, view) for view in task.views}
     for large in task.larges:
-        hinted0 = task.large_answers(large, state0, hinted=True)
-        plain = task.large_answers(large, state0, hinted=False)
         rng = np.random.default_rng(seed)
-        for view in task.views:
-            small, n = small0[view], len(small0[view])
-            columns.append(task.column("system:small", large, view, small, hinted0[view],
-                                       task.max_softmax(state0.test, view), np.zeros(n, bool)))
-            columns.append(task.column("system:large", large, view, small, plain[view], np.zeros(n), np.ones(n, bool)))
-            confidences = router_confidences(task, state0, judges0, view, task.correct("test", view, small),
-                                             task.correct("test", view, hinted0[view]), rng)
-            for name, conf in confidences.items():
-                columns.append(task.column(f"router:{name}", large, view, small, hinted0[view], conf,
-                                           route_to_large(conf, cfg.eps)))
+        for split in ("val", "test"):
+            outputs = getattr(state0, split)
+            hinted0 = task.large_answers(large, state0, split, hinted=True)
+            plain = task.large_answers(large, state0, split, hinted=False)
+            for view in task.views:
+                small = task.answers(outputs, view)
+                n = len(small)
+                columns.append(split_columns(task, split, "system:small", large, view, small, hinted0[view],
+                                             task.max_softmax(outputs, view), np.zeros(n, bool)))
+                columns.append(split_columns(task, split, "system:large", large, view, small, plain[view],
+                                             np.zeros(n), np.ones(n, bool)))
+                confidences = router_confidences(task, split, outputs, judges0, view,
+                                                 task.correct(split, view, small),
+                                                 task.correct(split, view, hinted0[view]), rng)
+                for name, conf in confidences.items():
+                    columns.append(split_columns(task, split, f"router:{name}", large, view, small, hinted0[view],
+                                                 conf, route_to_large(conf, cfg.eps)))
         for system in task.loop_systems:
             router = LOOP_SYSTEMS[system]
-            result = run_system(task, system, large, state0, judges0.get(router), cfg, seed)
+            result = run_system(task, system, large, state0, probs0.get(router), cfg, seed)
             state = result.state
-            hinted = task.large_answers(large, state, hinted=True)
+            for split in ("val", "test"):
+                outputs = getattr(state, split)
+                hinted = task.large_answers(large, state, split, hinted=True)
+                for view in task.views:
+                    small = task.answers(outputs, view)
+                    judge = None if result.judges is None else result.judges[view]
+                    conf = loop_confidence(task, split, outputs, judge, router, view)
+                    columns.append(split_columns(task, split, f"system:{system}", large, view, small, hinted[view],
+                                                 conf, route_to_large(conf, cfg.eps)))
+                    # the distilled small model on its own: what distillation did to F_s
+                    columns.append(split_columns(task, split, f"small:{system}", large, view, small, hinted[view],
+                                                 task.max_softmax(outputs, view), np.zeros(len(small), bool)))
             for view in task.views:
-                small = task.answers(state.test, view)
-                judge = None if result.judges is None else result.judges[view]
-                conf = loop_confidence(task, "test", state.test, judge, router, view)
-                columns.append(task.column(f"system:{system}", large, view, small, hinted[view], conf,
-                                           route_to_large(conf, cfg.eps)))
-                # the distilled small model on its own: what distillation did to F_s
-                columns.append(task.column(f"small:{system}", large, view, small, hinted[view],
-                                           task.max_softmax(state.test, view), np.zeros(len(small), bool)))
-                if judge is not None:
-                    kept[_name("_", large, system, view)] = judge
+                if result.judges is not None:
+                    kept[_name("_", large, system, view)] = result.judges[view]
                     tests[_name("_", large, system, view)] = judge_test(task, state.test, view, router)
             history["systems"][_name("/", large, system)] = result.history
             if task.hint_key:
                 history[task.hint_key][_name("/", large, system)] = state.hint
+    history["temperatures"] = {name: float(judge.temperature) for name, judge in sorted(kept.items())}
     return columns, history, kept, tests

@@ -53,17 +53,43 @@ def judge_test(task: Task, outputs: Any, view: str | None, router: str) -> tuple
     return task.judge_inputs("test", outputs, view), judge_targets(task, "test", outputs, view, is_binary(task, router))
 
 
-def fit_judges(task: Task, state: SmallState, router: str, cfg: LoopConfig, seed: int) -> dict[str | None, Judge]:
-    """Per view, the judge of this router, trained on F_s's out-of-fold train outputs (val: early stop)."""
+def _fit_judge(task: Task, state: SmallState, router: str, view: str | None, cfg: LoopConfig, seed: int,
+               rows: np.ndarray | None = None) -> tuple[Judge, torch.Tensor]:
+    """The judge of this router on F_s's out-of-fold train outputs (these query rows; None: all),
+    early-stopped and temperature-calibrated on val; also the train inputs it was given rows of."""
     kind, binary = router.removesuffix("_binary"), is_binary(task, router)
-    judges = {}
+    x_train, x_val = task.judge_inputs("train", state.train, view), task.judge_inputs("val", state.val, view)
+    y_train = judge_targets(task, "train", state.train, view, binary)
+    fit = slice(None) if rows is None else torch.as_tensor(rows)
+    judge = Judge(x_train.shape[1], 2 if binary else task.n_classes, replace(cfg.judge, kind=kind, seed=seed))
+    judge.fit(x_train[fit], y_train[fit], x_val, judge_targets(task, "val", state.val, view, binary))
+    return judge, x_train
+
+
+def fit_judges(task: Task, state: SmallState, router: str, cfg: LoopConfig, seed: int) -> dict[str | None, Judge]:
+    """Per view, the judge of this router, trained on every training row: what routes val and test."""
+    return {view: _fit_judge(task, state, router, view, cfg, seed)[0] for view in task.views}
+
+
+def cross_fitted_probs(task: Task, state: SmallState, router: str, cfg: LoopConfig,
+                       seed: int) -> dict[str | None, np.ndarray]:
+    """Per view, each training query's judge probabilities from a judge fitted on the other folds.
+
+    Routing training rows with a judge fitted on them would read its in-sample over-confidence
+    (and an MLP and a KAN over-fit by different amounts, so the two systems would be asked about
+    different shares of their training rows); the folds are the small model's (`Task.folds`)."""
+    out = {}
     for view in task.views:
-        x_train, x_val = task.judge_inputs("train", state.train, view), task.judge_inputs("val", state.val, view)
-        judge = Judge(x_train.shape[1], 2 if binary else task.n_classes, replace(cfg.judge, kind=kind, seed=seed))
-        judge.fit(x_train, judge_targets(task, "train", state.train, view, binary), x_val,
-                  judge_targets(task, "val", state.val, view, binary))
-        judges[view] = judge
-    return judges
+        probs = None
+        for fit_units, held_units in task.folds(cfg.folds, seed):
+            held = task.queries(view, held_units)
+            judge, x_train = _fit_judge(task, state, router, view, cfg, seed, task.queries(view, fit_units))
+            p = judge.proba(x_train[torch.as_tensor(held)]).double().numpy()
+            if probs is None:
+                probs = np.zeros((len(x_train), p.shape[1]))
+            probs[held] = p
+        out[view] = probs
+    return out
 
 
 def judge_probs(task: Task, split: str, outputs: Any, judge: Judge, view: str | None) -> np.ndarray:
@@ -83,12 +109,12 @@ def loop_confidence(task: Task, split: str, outputs: Any, judge: Judge | None, r
     return confidence_of(judge_probs(task, split, outputs, judge, view), is_binary(task, router))
 
 
-def router_confidences(task: Task, state: SmallState, judges: dict[str, dict], view: str | None,
+def router_confidences(task: Task, split: str, outputs: Any, judges: dict[str, dict], view: str | None,
                        small_right: np.ndarray, large_right: np.ndarray,
                        rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """C_x on the test split for every router, around one small model (same F_s, same F_l)."""
-    out = {"random": rng.random(len(small_right)), "max_softmax": task.max_softmax(state.test, view)}
+    """C_x on one split (val or test) for every router, around one small model (same F_s, same F_l)."""
+    out = {"random": rng.random(len(small_right)), "max_softmax": task.max_softmax(outputs, view)}
     for name, per_view in judges.items():
-        out[name] = loop_confidence(task, "test", state.test, per_view[view], name, view)
+        out[name] = loop_confidence(task, split, outputs, per_view[view], name, view)
     out["oracle"] = oracle_confidence(small_right, large_right)
     return out

@@ -5,18 +5,23 @@ no-effect value (`null`: 0 for a difference, 1× for a storage ratio); "reproduc
 the interval to reach or include the paper's number where the claim has one. A comparison that
 is identical by construction is "degenerate" and never evidence. A claim whose paper number
 comes only from an unverified secondary summary is "source unverified", with what the rule
-would read from our measurement beside it.
+would read from our measurement beside it. A comparison read at several operating points (the
+paper's ε and the points chosen on validation at a matched cost) whose reading changes with the
+point is "operating-point dependent" (`decide_points`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scipy.stats import false_discovery_control
+
 from kcm.report.deviations import DEVIATIONS
 
 REPRODUCED, DIRECTION, INCONCLUSIVE, CONTRARY = "reproduced", "direction only", "inconclusive", "contrary"
 UNTESTABLE, UNVERIFIED, DEGENERATE = "not testable here", "source unverified", "degenerate"
-TAXONOMY = (REPRODUCED, DIRECTION, INCONCLUSIVE, CONTRARY, UNTESTABLE, UNVERIFIED, DEGENERATE)
+DEPENDENT = "operating-point dependent"
+TAXONOMY = (REPRODUCED, DIRECTION, INCONCLUSIVE, CONTRARY, DEPENDENT, UNTESTABLE, UNVERIFIED, DEGENERATE)
 MEANING = {
     REPRODUCED: "the CI excludes the no-effect value on the paper's side and reaches or includes the paper's number",
     DIRECTION: "the CI excludes the no-effect value on the paper's side but stays short of the paper's number",
@@ -24,6 +29,9 @@ MEANING = {
     CONTRARY: "the CI excludes the no-effect value on the other side; the deviation named may explain it",
     UNTESTABLE: "the quantity depends on something the paper does not state",
     UNVERIFIED: "the paper's number comes from an unverified secondary summary; the basis says what we measured",
+    DEPENDENT: "read at the paper's ε and at operating points chosen on validation, the readings do not agree: "
+               "one point lies on a side of the no-effect value (CI and multiplicity-adjusted p) where another "
+               "includes it or lies on the other side",
     DEGENERATE: "the two systems are identical by construction here, so the comparison is not counted",
 }
 
@@ -40,6 +48,7 @@ class Interval:
     null: float = 0.0
     degenerate: bool = False
     exact: bool = False
+    p: float | None = None  # the test's p-value beside the CI (McNemar), where there is one
 
     def text(self) -> str:
         if self.exact:
@@ -87,3 +96,52 @@ def row(paper: str, claim: str, paper_value: str, profile: str, scale: str, ours
             "ci": "n/a (not testable here)" if ci is None else ci.text(),
             "ci_low": None if ci is None else ci.low, "ci_high": None if ci is None else ci.high,
             "null": None if ci is None else ci.null, "verdict": verdict[0], "basis": verdict[1], "source": source}
+
+
+ALPHA = 0.05
+
+
+def adjusted_p(cis: dict[str, Interval]) -> dict[str, float | None]:
+    """Benjamini–Hochberg adjusted p-values over the points read (scipy), degenerate points and
+    CIs without a test left out: reading one comparison at several points is several tests."""
+    tested = [label for label, ci in cis.items() if ci.p is not None and not ci.degenerate]
+    adjusted = false_discovery_control([cis[label].p for label in tested], method="bh") if tested else []
+    return {label: (float(adjusted[tested.index(label)]) if label in tested else None) for label in cis}
+
+
+def reading(ci: Interval, p: float | None = None) -> str:
+    """Where a CI lies against its no-effect value: 'above', 'below', 'includes', 'degenerate'.
+    With an (adjusted) p-value, a side also needs p < ALPHA."""
+    if ci.degenerate:
+        return "degenerate"
+    if p is not None and p >= ALPHA:
+        return "includes"
+    return "above" if ci.low > ci.null else "below" if ci.high < ci.null else "includes"
+
+
+def decide_points(cis: dict[str, Interval], sign: int, paper: tuple[float, ...], deviation: str) -> tuple[str, str]:
+    """(verdict, basis) of one comparison read at several operating points, the paper's first
+    (`cis`: point label -> CI). A point reads above or below the no-effect value where its CI
+    excludes it and its p-value, adjusted over the points (Benjamini–Hochberg), is below ALPHA.
+    Every point degenerate: degenerate. Every point whose systems differ includes it:
+    inconclusive (degenerate where the paper's point is). Some point above or below while the
+    readings are not all the same (or the paper's point is degenerate): operating-point dependent.
+    Otherwise the paper's point decides (`decide`)."""
+    first, *_ = cis
+    verdict, basis = decide(cis[first], sign, paper, deviation)
+    adjusted = adjusted_p(cis)
+    readings = {label: reading(ci, adjusted[label]) for label, ci in cis.items()}
+    live = {label: r for label, r in readings.items() if r != "degenerate"}
+    named = "; ".join(f"{label}: {r}" + ("" if r == "degenerate" else f" {cis[label].text().split(' (')[0]}")
+                      + ("" if adjusted[label] is None else f", adjusted p = {adjusted[label]:.2g}")
+                      for label, r in readings.items())
+    how = f"a side needs the CI to exclude {cis[first].null:g} and the BH-adjusted McNemar p < {ALPHA:g}"
+    if not live:
+        return DEGENERATE, f"{basis} at every operating point"
+    if {"above", "below"} & set(live.values()) and (len(set(live.values())) > 1 or readings[first] == "degenerate"):
+        return DEPENDENT, f"the reading changes with the operating point ({named}; {how})"
+    if readings[first] == "degenerate":
+        return DEGENERATE, f"{basis} at {first}; no other point reads a side ({named}; {how})"
+    if set(live.values()) == {"includes"}:
+        return INCONCLUSIVE, f"no point reads a side ({named}; {how})"
+    return verdict, f"{basis} at every operating point ({named}; {how})"

@@ -91,6 +91,15 @@ def comparison_of(metrics: dict, group: str, name: str) -> dict:
         raise KeyError(f"the metrics hold no comparison {group}/{name} ({missing}); rerun `kcm metrics systems`") from None
 
 
+def comparison_at(metrics: dict, group: str, point: str, name: str) -> dict:
+    """The named comparison of a group at an operating point chosen on validation."""
+    try:
+        return metrics["comparisons"]["at_points"][group][point][name]
+    except KeyError as missing:
+        raise KeyError(f"the metrics hold no comparison {group}/{point}/{name} ({missing}); rerun `kcm metrics "
+                       "systems`") from None
+
+
 def latex_table(csv_text: str) -> str:
     """A booktabs tabular with the CSV's header and rows, each cell the CSV's text (LaTeX-escaped),
     so the paper's numbers are the artifact's numbers."""
@@ -105,3 +114,9 @@ def write_table(outputs: dict[str, Path], frame: pd.DataFrame, markdown: str, di
     write_text(outputs["csv"], csv_text)
     write_text(outputs["tex"], latex_table(csv_text))
     write_text(outputs["md"], markdown)
+
+
+def split_mode(params: dict | None) -> str:
+    """A run's `loop.split` from its params ("per_seed": each seed re-drew train/val, test fixed);
+    runs from before the key existed used the fixed split."""
+    return ((params or {}).get("loop") or {}).get("split", "fixed")

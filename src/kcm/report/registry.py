@@ -84,6 +84,8 @@ _ALL = [
            "Table: ExecuTorch .pte size, planned arena, RSS and latency of dense vs compressed heads"),
     _figure("fig_compression", "SHARe-KAN", ("share:sweep",),
             "Figure: accuracy against storage, every codebook size and precision (SHARe-KAN)"),
+    _table("table_operating_points", "Claims", ("metrics:language", "metrics:vision", "metrics:retrieval"), None,
+           "Table: KCM vs MCM and KAN vs MLP routers at operating points chosen on validation (matched calls)"),
     _table("table_claims", "Claims",
            ("metrics:language", "metrics:vision", "metrics:retrieval", "share:sweep", "runs:forgetting",
             "card:language", "card:vision", "card:retrieval"), "claims",

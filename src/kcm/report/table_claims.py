@@ -4,8 +4,8 @@ scale, a 95 % CI of the quantity the verdict reads, and a verdict from one taxon
 
 KCM rows: claims_kcm (paired bootstrap over test samples pooled over seeds, from the metrics'
 comparisons block; the forgetting premise over seeds). SHARe-KAN rows: claims_share (exact
-storage counts, per-head t intervals of the accuracy cost). Every system is read at the one
-operating point the experiments ran, the paper's ε.
+storage counts, per-head t intervals of the accuracy cost). KCM systems are read at the paper's
+ε and, for KCM − MCM and the calls claim, at the operating points chosen on validation.
 """
 
 from __future__ import annotations
@@ -18,29 +18,32 @@ from kcm.io import read_json
 from kcm.report.claims_kcm import kcm_rows
 from kcm.report.claims_share import share_rows
 from kcm.report.claims_verdicts import CONTRARY, MEANING, TAXONOMY, word
-from kcm.report.common import markdown_table, write_table
+from kcm.report.common import markdown_table, split_mode, write_table
 
 SHOWN = {"paper": "paper", "claim": "claim", "paper_value": "paper's number", "profile": "profile", "scale": "scale",
          "ours": "ours", "ci": "95 % CI", "verdict": "verdict", "basis": "basis", "source": "source"}
 DEVIATIONS = ["language.dataset", "vision.dataset", "retrieval.dataset", "share.task"]
 
 
-def scale(card: dict, seeds: int, unit: str = "seeds") -> str:
-    """'<dataset>: n_train N, n_test M; S seeds × 1 split (fixed, split seed k)' from a data card."""
+def scale(card: dict, seeds: int, unit: str = "seeds", params: dict | None = None) -> str:
+    """'<dataset>: n_train N, n_test M; S seeds × 1 split (fixed, data split seed k)' from a data
+    card, or '... S seeds × S train/val splits (one per seed; test fixed, data split seed k)' when
+    the run's params say loop.split = per_seed (k: the seed the data card's split was built with)."""
     files = card["files"]
     test = f"{files['test']['rows']}"
     if "captions" in card:  # retrieval: images and the captions that query them
         test += f" images / {card['captions']['test']['captions']} captions"
-    return (f"{card.get('dataset', '?')}: n_train {files['train']['rows']}, n_test {test}; {seeds} {unit} × 1 split "
-            f"(fixed, split seed {card.get('seed', '?')})")
+    splits = (f"{seeds} train/val splits (one per seed; test fixed" if split_mode(params) == "per_seed"
+              else "1 split (fixed")
+    return (f"{card.get('dataset', '?')}: n_train {files['train']['rows']}, n_test {test}; {seeds} {unit} × {splits}, "
+            f"data split seed {card.get('seed', '?')})")
 
 
 def context(setup: dict, cards: dict, language: dict, vision: dict, retrieval: dict, forgetting: list,
             sweep: dict) -> dict:
     return {"profile": setup["run"],
-            "language": scale(cards["language"], len(language["seeds"])),
-            "vision": scale(cards["vision"], len(vision["seeds"])),
-            "retrieval": scale(cards["retrieval"], len(retrieval["seeds"])),
+            **{m: scale(cards[m], len(metrics["seeds"]), params=metrics.get("params"))
+               for m, metrics in (("language", language), ("vision", vision), ("retrieval", retrieval))},
             "forgetting": scale(cards["vision"], len(forgetting)),
             "share": scale(cards["vision"], sweep["head"].get("heads", 1), "heads"),
             "benchmarks": ", ".join(cards[m].get("dataset", m) for m in ("language", "vision", "retrieval"))}
@@ -68,15 +71,23 @@ def notes(frame: pd.DataFrame, method: dict, eps: float) -> list[str]:
         + "; ".join(f"{w} = {MEANING[w]}" for w in TAXONOMY) + ". A verdict other than inconclusive needs the CI to "
         "exclude the no-effect value (0 points; 1× for a storage ratio).",
         "",
-        f"- Operating point: every KCM system is read at the single operating point ε = {eps} (C_x ≤ ε calls the large "
-        "model), where KCM and MCM may call the large model at different rates (table_calls); no threshold is chosen "
-        "on validation yet.",
+        f"- Operating points: every KCM system is read at the paper's ε = {eps} (C_x ≤ ε calls the large model), where "
+        "KCM and MCM may call the large model at different rates. The KCM − MCM rows are also read at operating points "
+        "chosen per seed and system on validation rows only and applied unchanged to test (table_operating_points): "
+        "match_large (fewest validation calls reaching the large model alone's validation accuracy) and budget_<pct> "
+        "(largest threshold within that share of validation calls). A point reads above or below 0 where its CI excludes "
+        "0 and its McNemar p, Benjamini–Hochberg adjusted over the row's points (reading one comparison at five "
+        "points is five tests), is < 0.05; a row is operating-point dependent where some point reads a side and the "
+        "readings (above / below / includes 0) are not the same at every point, inconclusive where no point reads a "
+        "side. The calls claim reads match_large.",
         f"- CIs over test samples: {method['ci']}, {100 * method['confidence']:g} %, pooling the {method['pooled']}; "
         f"{method['test']}. Seed-level CIs (forgetting: per-seed KAN − MLP; SHARe-KAN: per-head costs) are Student t "
         "intervals, wide with three values. Storage ratios are exact byte counts.",
-        "- Scale: the data split is fixed (one split, its seed in the data card); seeds vary folds and initialisation "
-        "only, so the CIs cover test-sample and seed noise, not a resampled split. SHARe-KAN heads are trained on the "
-        "vision data's features; their seeds are the heads.",
+        "- Scale: the test split is fixed (its seed in the data card). Where the scale says one train/val split per "
+        "seed (loop.split = per_seed), each seed also re-drew train and val from their pooled rows (the fixed "
+        "split's per-class counts; retrieval: image counts), so the spread over seeds includes which rows train and validate; a fixed split's seeds "
+        "vary folds and initialisation only. Neither resamples the test set beyond the bootstrap over its samples. "
+        "SHARe-KAN heads are trained on the vision data's features; their seeds are the heads.",
         "- Paper numbers: KCM's from the aicatnews/agifrontier transcription of its tables (papers.md §0.1, KCM-4), "
         "checked for internal consistency only; 67.85 %, 6.04 % and ≈ 6 % appear only in LLM summaries (source "
         "unverified). SHARe-KAN's from the v2 abstract, pruning's −40 points from v1.",

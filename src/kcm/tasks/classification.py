@@ -7,7 +7,7 @@ reads a fixed summary of each input beside F_s's probabilities. Out-of-fold fold
 stratified by class.
 
 A modality subclasses `ClassificationTask`: it sets `n_classes`, `large` (model -> split ->
-variant -> (N, K)) and `test_ids`, and defines labels, fit_classifier, small_proba and
+variant -> (N, K)) and `ids` (split -> sample ids), and defines labels, fit_classifier, small_proba and
 judge_features.
 """
 
@@ -37,7 +37,7 @@ class ClassificationTask(ABC):
 
     n_classes: int
     large: dict[str, dict[str, dict[str, np.ndarray]]]
-    test_ids: np.ndarray
+    ids: dict[str, np.ndarray]  # split -> sample ids (val, test)
 
     @abstractmethod
     def labels(self, split: str) -> np.ndarray: ...
@@ -64,6 +64,9 @@ class ClassificationTask(ABC):
     def folds(self, n_folds: int, seed: int):
         labels = self.labels("train")
         return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(len(labels)), labels)
+
+    def queries(self, view: None, rows: np.ndarray) -> np.ndarray:
+        return rows  # one query per training row
 
     def fit_small(self, rows: np.ndarray, teachers: Teachers, seed: int) -> Any:
         return self.fit_classifier(rows, teachers.rows(rows), seed)
@@ -93,9 +96,9 @@ class ClassificationTask(ABC):
         x = np.concatenate([self.judge_features(split), outputs], axis=1)
         return torch.as_tensor(x, dtype=torch.float32)
 
-    def large_answers(self, large: str, state: SmallState, hinted: bool) -> dict[None, np.ndarray]:
-        variants = self.large[large]["test"]
-        probs = hinted_rows(variants, state.test.argmax(1)) if hinted else variants["none"]
+    def large_answers(self, large: str, state: SmallState, split: str, hinted: bool) -> dict[None, np.ndarray]:
+        variants = self.large[large][split]
+        probs = hinted_rows(variants, getattr(state, split).argmax(1)) if hinted else variants["none"]
         return {None: probs.argmax(1)}
 
     def no_teachers(self) -> Teachers:
@@ -107,10 +110,10 @@ class ClassificationTask(ABC):
         return Teachers(large_probs, asked[None], None if judge_probs is None else judge_probs[None],
                         hard_large=hard_labels)
 
-    def column(self, entry: str, large: str, view: None, small: np.ndarray, large_answer: np.ndarray,
+    def column(self, split: str, entry: str, large: str, view: None, small: np.ndarray, large_answer: np.ndarray,
                confidence: np.ndarray, to_large: np.ndarray) -> dict:
         return {
-            "large": large, "entry": entry, "label": self.labels("test"), "id": self.test_ids,
+            "large": large, "entry": entry, "label": self.labels(split), "id": self.ids[split],
             "small_pred": small, "large_pred": large_answer, "confidence": confidence, "to_large": to_large,
             "pred": np.where(to_large, large_answer, small),
         }

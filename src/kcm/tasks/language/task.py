@@ -17,6 +17,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kcm.baselines.text_tfidf import TfidfParams, input_text
+from kcm.data import resplit
 from kcm.data.split import SPLITS
 from kcm.distill import DistillWeights
 from kcm.io import read_json
@@ -35,12 +36,19 @@ def _sparse(matrix) -> torch.Tensor:
 
 class LanguageTask(ClassificationTask):
     def __init__(self, data_dir: Path, large_paths: dict[str, Path], tfidf: TfidfParams,
-                 weights: DistillWeights, svd_dim: int = 16, seed: int = 0):
+                 weights: DistillWeights, svd_dim: int = 16, seed: int = 0, split_seed: int | None = None):
+        """split_seed: None keeps the data folder's train/val; k re-draws them (`kcm.data.resplit`)."""
         data_dir = Path(data_dir)
         card = read_json(data_dir / "card.json")
         self.classes = card["classes"]
         self.n_classes = len(self.classes)
         self.frames = {s: pd.read_parquet(data_dir / f"{s}.parquet") for s in SPLITS}
+        # the cache matches rows by split name, so it is read against the data folder's split
+        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
+        if split_seed is not None:
+            rows = resplit.partition(self.frames["train"]["label"], self.frames["val"]["label"], split_seed)
+            self.frames = resplit.apply(self.frames, rows)
+            self.large = {name: resplit.apply(large, rows) for name, large in self.large.items()}
         self.tfidf, self.weights = tfidf, weights
         texts = {s: input_text(f, tfidf.fields) for s, f in self.frames.items()}
         vectorizer = TfidfVectorizer(
@@ -52,8 +60,7 @@ class LanguageTask(ClassificationTask):
         svd = TruncatedSVD(n_components=svd_dim, random_state=seed).fit(matrices["train"])
         self._judge_features = {s: svd.transform(m).astype(np.float32) for s, m in matrices.items()}
         self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
-        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
-        self.test_ids = self.frames["test"]["id"].to_numpy()
+        self.ids = {s: self.frames[s]["id"].to_numpy() for s in ("val", "test")}
 
     def labels(self, split: str) -> np.ndarray:
         return self._labels[split]

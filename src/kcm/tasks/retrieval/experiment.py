@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kcm.data import resplit
 from kcm.distill import DistillWeights
 from kcm.loop.core import loop_config, run_all
 from kcm.loop.writer import write_run
@@ -31,13 +32,36 @@ def retrieval_params(params: dict) -> RetrievalParams:
                            small=SmallRetrievalParams(**params["small"]))
 
 
-def build_task(data_dir: Path, embeddings: Path, params: RetrievalParams,
-               weights: DistillWeights) -> tuple[RetrievalTask, Featurizer]:
-    """F_s's featurizer fitted on train, every split's inputs and F_l's embeddings."""
+def resplit_pairs(pairs: dict[str, dict], large: dict[str, dict[str, np.ndarray]], seed: int) -> tuple[dict, dict]:
+    """`load_pairs`' pairs and `load_arrays`' embeddings with train/val re-drawn by image
+    (`kcm.data.resplit`, the fixed split's image counts): each image's captions and F_l's
+    image and caption embeddings go with it; test is untouched."""
+    n_train = len(pairs["train"]["frame"])
+    images = resplit.partition(np.zeros(n_train), np.zeros(len(pairs["val"]["frame"])), seed)
+    owner = resplit.pool(pairs["train"]["caption_to_image"], pairs["val"]["caption_to_image"] + n_train)
+    captions = tuple(np.flatnonzero(np.isin(owner, rows)) for rows in images)
+    by_image = resplit.apply({s: {"frame": p["frame"], "images": p["images"], "large": large[s]["image"]}
+                              for s, p in pairs.items()}, images)
+    by_caption = resplit.apply({s: {"captions": p["captions"], "large": large[s]["text"]} for s, p in pairs.items()},
+                               captions)
+    # both row lists are sorted, so captions stay grouped by image, in image order
+    owners = {"test": pairs["test"]["caption_to_image"],
+              **{s: np.searchsorted(rows, owner[caps]) for s, rows, caps in zip(("train", "val"), images, captions)}}
+    return ({s: {"frame": by_image[s]["frame"], "images": by_image[s]["images"], "captions": by_caption[s]["captions"],
+                 "caption_to_image": owners[s].astype(np.int64)} for s in pairs},
+            {s: {"image": by_image[s]["large"], "text": by_caption[s]["large"]} for s in pairs})
+
+
+def build_task(data_dir: Path, embeddings: Path, params: RetrievalParams, weights: DistillWeights,
+               split_seed: int | None = None) -> tuple[RetrievalTask, Featurizer]:
+    """F_s's featurizer fitted on train, every split's inputs and F_l's embeddings. split_seed:
+    None keeps the data folder's train/val; k re-draws them by image (`kcm.data.resplit`)."""
     from sklearn.decomposition import TruncatedSVD
 
     pairs = load_pairs(data_dir)
-    large, meta = load_arrays(embeddings, pairs)
+    large, meta = load_arrays(embeddings, pairs)  # checked against the data folder's split
+    if split_seed is not None:
+        pairs, large = resplit_pairs(pairs, large, split_seed)
     train = pairs["train"]
     featurizer = Featurizer.fit(train["images"], train["captions"], params.small)
     # the judge's fixed view of a text query: a few TF-IDF directions (images: the first PCs)
@@ -49,19 +73,26 @@ def build_task(data_dir: Path, embeddings: Path, params: RetrievalParams,
             image_x, text_x, p["caption_to_image"], large[split]["image"], large[split]["text"],
             {"i2t": image_x[:, :N_QUERY_FEATURES], "t2i": svd.transform(text_x).astype(np.float32)},
         )
-    test = pairs["test"]
-    test_ids = {"i2t": test["frame"]["id"].to_numpy(),
-                "t2i": np.array([f"{test['frame']['id'].iloc[i]}#{j}" for i, j in _caption_numbers(test["caption_to_image"])],
-                                dtype=object)}
-    return RetrievalTask(splits, meta["logit_scale"], params, weights, test_ids), featurizer
+    ids = {split: query_ids(pairs[split]) for split in ("val", "test")}
+    return RetrievalTask(splits, meta["logit_scale"], params, weights, ids), featurizer
+
+
+def query_ids(pair: dict) -> dict[str, np.ndarray]:
+    """Per direction, the ids of a split's queries: the image's id, or "<image id>#<caption number>"."""
+    image_ids = pair["frame"]["id"]
+    return {"i2t": image_ids.to_numpy(),
+            "t2i": np.array([f"{image_ids.iloc[i]}#{j}" for i, j in _caption_numbers(pair["caption_to_image"])],
+                            dtype=object)}
 
 
 def run(data_dir: Path, embeddings: Path, seed: int, params: dict, out_dir: Path) -> None:
     """One seed: outputs.parquet (per test query and entry), history.json, judges/*.safetensors."""
     torch.set_num_threads(1)  # one thread: same bytes everywhere; Snakemake runs seeds in parallel
     cfg, rparams = loop_config(params), retrieval_params(params)
-    task, featurizer = build_task(data_dir, embeddings, rparams, cfg.weights)
+    split_seed = resplit.split_seed(params, seed)
+    task, featurizer = build_task(data_dir, embeddings, rparams, cfg.weights, split_seed)
     columns, history, judges, tests = run_all(task, cfg, seed)
+    history["split"] = resplit.record(split_seed, task.n_train, task.splits["val"].n_images)
     train = task.splits["train"]
     small = SmallRetrieval(train.image_x.shape[1], train.text_x.shape[1], rparams.small.dim, seed)
     history["small"] = {"params": small.n_params(), "featurizer_params": featurizer.n_params(),

@@ -99,7 +99,7 @@ class Scored:
     top1: dict[str, np.ndarray]  # F_s's top item (gallery index within this split)
     shape: dict[str, np.ndarray]  # (n_queries, top_m) z-scored top similarities
     max_prob: dict[str, np.ndarray]  # max softmax over the gallery at F_s's logit scale
-    sim: np.ndarray | None = None  # (n_images, n_captions), kept for the test split
+    sim: np.ndarray | None = None  # (n_images, n_captions), kept for val and test (F_l re-ranks them)
 
     @classmethod
     def zeros(cls, n_images: int, n_captions: int, top_m: int) -> Scored:
@@ -141,7 +141,7 @@ def chunks(rows: np.ndarray, size: int, seed: int) -> list[np.ndarray]:
 
 class RetrievalTask:
     """The data of one retrieval experiment, as the loop sees it. One large model (the CLIP whose
-    embeddings the splits hold), so `larges` is (None,); test_ids: direction -> query ids."""
+    embeddings the splits hold), so `larges` is (None,); ids: split (val, test) -> direction -> query ids."""
 
     views = DIRECTIONS
     larges = (None,)
@@ -153,9 +153,9 @@ class RetrievalTask:
     judge_facts = ("width", "n_params", "flops")
 
     def __init__(self, splits: dict[str, SplitData], large_scale: float, params: RetrievalParams,
-                 weights: DistillWeights, test_ids: dict[str, np.ndarray]):
+                 weights: DistillWeights, ids: dict[str, dict[str, np.ndarray]]):
         self.splits, self.large_scale = splits, float(large_scale)
-        self.params, self.weights, self.test_ids = params, weights, test_ids
+        self.params, self.weights, self.ids = params, weights, ids
 
     @property
     def n_train(self) -> int:
@@ -163,6 +163,10 @@ class RetrievalTask:
 
     def folds(self, n_folds: int, seed: int):
         return KFold(n_folds, shuffle=True, random_state=seed).split(np.arange(self.n_train))
+
+    def queries(self, view: str, rows: np.ndarray) -> np.ndarray:
+        """i2t: the images themselves; t2i: their captions."""
+        return rows if view == "i2t" else self.splits["train"].captions_of(rows)
 
     def fit_small(self, rows: np.ndarray, teachers: RetrievalTeachers, seed: int):
         train = self.splits["train"]
@@ -191,7 +195,7 @@ class RetrievalTask:
                 oof.max_prob[d][rows[d]] = s.max_prob[d]
 
     def small_outputs(self, model, split: str) -> Scored:
-        return score(model, self.splits[split], self.params.top_m, keep_sim=split == "test")
+        return score(model, self.splits[split], self.params.top_m, keep_sim=True)  # val and test: F_l re-ranks them
 
     def fit_hint(self, model, val: Scored) -> dict[str, float]:
         """alpha per direction: the best val R@1+R@5+R@10 (ties: the smaller alpha)."""
@@ -218,10 +222,11 @@ class RetrievalTask:
         x = np.concatenate([self.splits[split].query_features[view], outputs.shape[view]], axis=1)
         return torch.as_tensor(x, dtype=torch.float32)
 
-    def large_answers(self, large: None, state: SmallState, hinted: bool) -> dict[str, np.ndarray]:
+    def large_answers(self, large: None, state: SmallState, split: str, hinted: bool) -> dict[str, np.ndarray]:
+        outputs = getattr(state, split)
         if hinted:
-            return large_ranks(self.splits["test"], state.test.sim, state.test.top1, state.hint, self.params.shortlist)
-        return large_ranks(self.splits["test"], state.test.sim, state.test.top1, {d: 0.0 for d in DIRECTIONS}, 0)
+            return large_ranks(self.splits[split], outputs.sim, outputs.top1, state.hint, self.params.shortlist)
+        return large_ranks(self.splits[split], outputs.sim, outputs.top1, {d: 0.0 for d in DIRECTIONS}, 0)
 
     def no_teachers(self) -> RetrievalTeachers:
         return RetrievalTeachers()
@@ -235,8 +240,8 @@ class RetrievalTask:
         hinted = {d: (queries[d] + alpha[d] * gallery[d][state.train.top1[d]]).astype(np.float32) for d in DIRECTIONS}
         return RetrievalTeachers(train.large_image, train.large_text, hinted, asked, self.large_scale)
 
-    def column(self, entry: str, large: None, view: str, small: np.ndarray, large_answer: np.ndarray,
+    def column(self, split: str, entry: str, large: None, view: str, small: np.ndarray, large_answer: np.ndarray,
                confidence: np.ndarray, to_large: np.ndarray) -> dict:
-        return {"entry": entry, "direction": view, "id": self.test_ids[view], "small_rank": small,
+        return {"entry": entry, "direction": view, "id": self.ids[split][view], "small_rank": small,
                 "large_rank": large_answer, "confidence": confidence, "to_large": to_large,
                 "rank": np.where(to_large, large_answer, small)}

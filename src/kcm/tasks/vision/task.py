@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 
+from kcm.data import resplit
 from kcm.data.image_folder import read_image_split
 from kcm.data.split import SPLITS
 from kcm.distill import DistillWeights
@@ -66,18 +67,24 @@ def hint_arrays(features: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
 
 class VisionTask(ClassificationTask):
     def __init__(self, data_dir: Path, large_paths: dict[str, Path], small: SmallImageParams,
-                 weights: DistillWeights, pca_dim: int = 16):
+                 weights: DistillWeights, pca_dim: int = 16, split_seed: int | None = None):
+        """split_seed: None keeps the data folder's train/val; k re-draws them (`kcm.data.resplit`)."""
         card = read_json(Path(data_dir) / "card.json")
         self.classes = card["classes"]
         self.n_classes = len(self.classes)
         self.frames, self.images = load_images(data_dir)
+        # the cache matches rows by split name, so it is read against the data folder's split
+        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
+        if split_seed is not None:
+            rows = resplit.partition(self.frames["train"]["label"], self.frames["val"]["label"], split_seed)
+            self.frames, self.images = resplit.apply(self.frames, rows), resplit.apply(self.images, rows)
+            self.large = {name: resplit.apply(large, rows) for name, large in self.large.items()}
         self.small, self.weights = small, weights
         self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
         flat = {s: x.reshape(len(x), -1).astype(np.float32) / 255.0 for s, x in self.images.items()}
         pca = PCA(n_components=pca_dim, random_state=0).fit(flat["train"])
         self._judge_features = {s: pca.transform(x).astype(np.float32) for s, x in flat.items()}
-        self.large = {name: read_large(path, self.frames, self.n_classes) for name, path in large_paths.items()}
-        self.test_ids = self.frames["test"]["id"].to_numpy()
+        self.ids = {s: self.frames[s]["id"].to_numpy() for s in ("val", "test")}
 
     def labels(self, split: str) -> np.ndarray:
         return self._labels[split]
