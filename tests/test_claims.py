@@ -58,7 +58,7 @@ def sweep() -> dict:
             {"method": "share", "k": 16, "precision": "int8", "bytes": 1e5, "ratio": 20.0, "val_accuracy": 0.60,
              "accuracy": 0.60, "per_head": heads([0.6, 0.6, 0.6], [0.6, 0.6, 0.6])},
             *({"method": "prune", "k": None, "precision": "fp32", "sparsity": s, "bytes": 2e6, "ratio": 1.0,
-               "val_accuracy": 0.8 - s, "accuracy": 0.8 - s, "per_head": heads([0.8 - s, 0.82 - s, 0.78 - s], [0.8] * 3)}
+               "val_accuracy": 0.8 - s, "accuracy": 0.8 - s, "per_head": heads([0.8 - s, 0.825 - s, 0.77 - s], [0.8] * 3)}
               for s in (0.1, 0.5))]
     scaling = [{"heads": n, "precision": p, "ratio": r * (1 + n / 100), "dense_bytes": n * 2e6,
                 "shared_bytes": n * 2e6 / (r * (1 + n / 100))} for p, r in (("fp32", 3.0), ("int8+base", 9.0))
@@ -191,11 +191,14 @@ def comparisons_of(m: dict) -> list[dict]:
 
 
 def set_ci(c: dict, low: float, high: float, degenerate: bool = False, p: float | None = None) -> None:
-    """A comparison with this CI; its McNemar p agrees with the CI unless given (small where the CI excludes 0)."""
+    """A comparison with this CI, over seeds (what verdicts read) and from the bootstrap alike; its
+    p-values agree with the CI unless given (small where the CI excludes 0)."""
     low, high = (0.0, 0.0) if degenerate else sorted((low, high))
     excludes = low > 0 or high < 0
+    p = (1e-4 if excludes else 0.5) if p is None else p
     c.update(estimate=(low + high) / 2, low=low, high=high, degenerate=degenerate, excludes_zero=excludes)
-    c["mcnemar"] = {**c["mcnemar"], "p": (1e-4 if excludes else 0.5) if p is None else p}
+    c["mcnemar"] = {**c["mcnemar"], "p": p}
+    c["between_seeds"] = {**c["between_seeds"], "estimate": (low + high) / 2, "low": low, "high": high, "p": p}
 
 
 @settings(max_examples=40, deadline=None)
@@ -251,6 +254,18 @@ def test_decide_points_reads_evidence_only_where_every_point_agrees(cis, sign):
         assert verdict in (INCONCLUSIVE, DEGENERATE)
 
 
+def test_a_difference_without_spread_over_seeds_is_no_evidence():
+    """Two seeds that happen to give the same difference (the tiny test config's T2I budget_50:
+    +5.3 and +5.3 points) leave a zero-width interval with no error estimate: inconclusive, and
+    not a side at any operating point; an exact count (a storage ratio) keeps its reading."""
+    flat = Interval(5.3, 5.3, 5.3, "t", p=None)
+    assert decide(flat, +1, (), "vision.large")[0] == INCONCLUSIVE
+    cis = {"ε = 0.98": Interval(0.0, 0.0, 0.0, "t", degenerate=True), "budget_50": flat}
+    assert decide_points(cis, +1, (), "vision.large")[0] == DEGENERATE
+    exact = Interval(11.26, 11.26, 11.26, "count", unit="×", null=1.0, exact=True)
+    assert word(decide(exact, +1, (13.9,), "vision.large")[0]) == DIRECTION
+
+
 def test_one_point_of_five_at_p_0_047_is_not_evidence_after_the_adjustment():
     """Reading a comparison at five points is five tests: a lone CI excluding 0 at p = 0.047
     (the embedded retrieval I2T budget_80 reading) does not make a row operating-point dependent."""
@@ -303,11 +318,14 @@ def test_a_reading_that_changes_with_the_operating_point_is_operating_point_depe
 
 def test_the_calls_claim_reads_the_match_large_point(metrics):
     row = language_row(metrics, "67.85 % fewer large-model calls at near-identical accuracy (language)")
-    calls = metrics["language"]["comparisons"]["at_points"]["a"]["match_large"]["kcm_vs_large"]["calls"]
+    at = metrics["language"]["comparisons"]["at_points"]["a"]["match_large"]["kcm_vs_large"]
+    calls = at["calls"]["between_seeds"]
     assert row["verdict"] == UNVERIFIED and "match_large" in row["ours"] and "KAN router" in row["ours"]
-    assert row["estimate"] == pytest.approx(-100 * calls["estimate"])
+    # calls saved per seed: the large model alone calls every input, so 1 − KCM's call fraction
+    saved = [100 * (1 - f) for f in at["a_test_fraction"]["values"]]
+    assert row["estimate"] == pytest.approx(np.mean(saved))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((-100 * calls["high"], -100 * calls["low"]))
-    assert "paired bootstrap of the call indicators" in row["ci"]
+    assert "Student t over 3 per-seed call fractions" in row["ci"]
 
 
 def test_render_writes_the_table_with_its_ci_columns(tmp_path, metrics):

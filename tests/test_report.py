@@ -231,8 +231,11 @@ def test_operating_points_table_renders_every_modality_group_and_point(tmp_path)
     assert row["KCM calls"] == pytest.approx(block["system:kcm"]["budget_50"]["test_fraction"]["mean"], abs=1e-6)
     assert row["MLP score"] == pytest.approx(block["router:mlp"]["budget_50"]["test_r1"]["mean"], abs=1e-6)
     c = made["retrieval"][0]["comparisons"]["at_points"]["t2i"]["budget_50"]["kan_vs_mlp"]
+    seeds = c["between_seeds"]  # the t interval over seeds the verdicts read; the bootstrap beside it
     assert (row["KAN − MLP"], row["KAN − MLP low"], row["KAN − MLP p"]) == pytest.approx(
-        (c["estimate"], c["low"], c["mcnemar"]["p"]), abs=1e-6)  # the CSV keeps 6 decimals
+        (seeds["estimate"], seeds["low"], seeds["p"]), abs=1e-6)  # the CSV keeps 6 decimals
+    assert (row["KAN − MLP bootstrap low"], row["KAN − MLP mcnemar p"]) == pytest.approx(
+        (c["low"], c["mcnemar"]["p"]), abs=1e-6)
     md = out["md"].read_text()
     assert "VALIDATION rows only" in md and "match large reached on validation (retrieval; seeds)" in md
     assert "KCM − MCM [95 % CI]" in md and "ε = 0.98 (paper)" in md and "budget 80 %" in md

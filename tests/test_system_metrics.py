@@ -96,8 +96,9 @@ def test_an_unknown_family_is_refused():
 
 
 def test_the_comparisons_block_is_the_paired_bootstrap_of_kcm_stats(tmp_path):
-    """On a tiny outputs frame: KCM − MCM accuracy per sample, stratified by seed, equals
-    stats.paired_bootstrap_ci called directly, with McNemar on the pooled pairs; same bytes twice."""
+    """On a tiny outputs frame: KCM − MCM accuracy per sample, seeds and samples resampled (two
+    levels), equals stats.paired_bootstrap_ci called directly, with McNemar on the pooled pairs;
+    same bytes twice."""
     card = {"classes": CLASSES, "groups": {"of_class": {"a": "many", "b": "medium", "c": "few"}}}
     runs = write_runs(tmp_path / "c", "classification", larges=("lite",), n=12)
     result, _ = system_metrics.systems("classification", runs, card)
@@ -107,12 +108,20 @@ def test_the_comparisons_block_is_the_paired_bootstrap_of_kcm_stats(tmp_path):
     kcm, mcm = (outputs[outputs["entry"] == e] for e in ("system:kcm", "system:mcm"))
     a, b = (f["pred"].to_numpy() == f["label"].to_numpy() for f in (kcm, mcm))
     direct = stats.paired_bootstrap_ci(a, b, np.mean, groups=kcm["seed"].to_numpy(), n_resamples=9999,
-                                       confidence=0.95, seed=0)
+                                       confidence=0.95, seed=0, resample_groups=True)
     got = result["comparisons"]["pairs"]["lite"]["kcm_vs_mcm"]
     assert {k: got[k] for k in direct} == direct
     assert got["mcnemar"] == stats.mcnemar(a, b) and (got["n"], got["seeds"]) == (36, 3)
+    # what verdicts read: the per-seed differences, their t interval and paired t-test
+    seeds = kcm["seed"].to_numpy()
+    per_seed = [a[seeds == s].mean() - b[seeds == s].mean() for s in (0, 1, 2)]
+    t = stats.mean_ci(per_seed)
+    assert got["between_seeds"]["values"] == pytest.approx(per_seed)
+    assert (got["between_seeds"]["low"], got["between_seeds"]["high"]) == pytest.approx((t["low"], t["high"]))
+    assert got["between_seeds"]["p"] == pytest.approx(stats.paired_t_test(per_seed)["p"])
     few = kcm["label"].to_numpy() == 2
-    direct_few = stats.paired_bootstrap_ci(a[few], b[few], np.mean, groups=kcm["seed"].to_numpy()[few], seed=0)
+    direct_few = stats.paired_bootstrap_ci(a[few], b[few], np.mean, groups=kcm["seed"].to_numpy()[few], seed=0,
+                                           resample_groups=True)
     assert result["comparisons"]["pairs"]["lite"]["kcm_vs_mcm_few"]["low"] == direct_few["low"]
     assert set(result["comparisons"]["pairs"]["lite"]) == {"kcm_vs_mcm", "small_kcm_vs_mcm", "kcm_vs_large",
                                                            "kcm_vs_mcm_few", "small_kcm_vs_mcm_few"}

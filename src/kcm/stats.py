@@ -89,7 +89,7 @@ def welch_difference_ci(values_a, values_b, confidence: float = 0.95) -> dict:
 
 
 def paired_bootstrap_ci(a, b, statistic=np.mean, groups=None, n_resamples: int = 9999,
-                        confidence: float = 0.95, seed: int = 0) -> dict:
+                        confidence: float = 0.95, seed: int = 0, resample_groups: bool = False) -> dict:
     """Percentile bootstrap CI of statistic(a) − statistic(b), a and b paired per test sample
     (e.g. 0/1 correctness of two systems on the same inputs): each resample draws samples with
     replacement and keeps the pairs together.
@@ -97,7 +97,10 @@ def paired_bootstrap_ci(a, b, statistic=np.mean, groups=None, n_resamples: int =
     `groups` (e.g. each sample's seed) stratifies the bootstrap: samples are resampled within
     their group, and the difference is pooled as the mean over groups of the per-group
     difference, so every seed weighs the same whatever its test-set size (with equal sizes and
-    the mean this is the pooled mean). `statistic` must accept `axis`.
+    the mean this is the pooled mean). `resample_groups` makes it two-level: each resample also
+    draws the groups with replacement (then samples within each drawn group), so the interval
+    covers how much the difference varies between seeds (training runs, data splits) and not
+    only over test samples of the seeds we ran. `statistic` must accept `axis`.
 
     Returns {"estimate", "low", "high", "confidence", "n_resamples", "excludes_zero",
     "degenerate"}. Where a equals b everywhere the comparison is identical by construction:
@@ -113,8 +116,18 @@ def paired_bootstrap_ci(a, b, statistic=np.mean, groups=None, n_resamples: int =
     members = [np.flatnonzero(labels == g) for g in np.unique(labels)]
     estimate = np.mean([statistic(a[rows], axis=-1) - statistic(b[rows], axis=-1) for rows in members])
     rng = np.random.default_rng(seed)
-    draws = np.mean([_resampled_differences(a[rows], b[rows], statistic, n_resamples, rng) for rows in members],
-                    axis=0)
+
+    def within() -> np.ndarray:  # (groups, resamples): each group's own paired resamples
+        return np.stack([_resampled_differences(a[rows], b[rows], statistic, n_resamples, rng) for rows in members])
+
+    if resample_groups:
+        # slot j of resample r holds a drawn group, with a within-group resample of its own, so
+        # a group drawn twice in one resample contributes two independent resamples
+        picks = rng.integers(0, len(members), size=(n_resamples, len(members)))
+        slots = [within()[picks[:, j], np.arange(n_resamples)] for j in range(len(members))]
+        draws = np.mean(slots, axis=0)
+    else:
+        draws = within().mean(axis=0)
     tail = (1 - confidence) / 2
     low, high = (float(q) for q in np.quantile(draws, [tail, 1 - tail]))
     return {**result, "estimate": float(estimate), "low": low, "high": high,

@@ -14,7 +14,7 @@ choose the operating points (kcm.operating_points). Two metric families read it:
 
 Both add the large-call fraction and, from the routing curve of that correctness, AUC, APGR and
 CPT(20/50/80 %). A "comparisons" block adds, for every difference a claim's verdict reads, a
-paired bootstrap CI over test samples pooled over seeds and McNemar's test
+two-level paired bootstrap CI (seeds, then test samples) and McNemar's test
 (kcm.system_comparisons), at ε and at every operating point. An "operating_points" block holds,
 per group, routed entry and point, the thresholds chosen on validation and the test call
 fraction and score they give (kcm.operating_points.block). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus

@@ -48,7 +48,7 @@ class Interval:
     null: float = 0.0
     degenerate: bool = False
     exact: bool = False
-    p: float | None = None  # the test's p-value beside the CI (McNemar), where there is one
+    p: float | None = None  # the test's p-value beside the CI (paired t over seeds), where there is one
 
     def text(self) -> str:
         if self.exact:
@@ -56,6 +56,12 @@ class Interval:
         if self.degenerate:
             return f"none: {self.how}"
         return f"[{self.low:+.1f}, {self.high:+.1f}] {self.unit} ({self.how})"
+
+
+def unestimated(ci: Interval) -> bool:
+    """A zero-width interval that is not an exact count: values without spread (every seed gave
+    the same difference), so there is no error estimate and no evidence either way."""
+    return not ci.exact and not ci.degenerate and ci.low == ci.high
 
 
 def word(verdict: str) -> str:
@@ -70,6 +76,8 @@ def decide(ci: Interval, sign: int, paper: tuple[float, ...], deviation: str) ->
         raise KeyError(f"unknown deviation {deviation!r}")
     if ci.degenerate:
         return DEGENERATE, f"{ci.how}; not counted"
+    if unestimated(ci):
+        return INCONCLUSIVE, "every seed gives the same difference: no error estimate"
     low, high = sorted((sign * (ci.low - ci.null), sign * (ci.high - ci.null)))
     if low <= 0.0 <= high:
         return INCONCLUSIVE, f"the CI includes {ci.null:g}"
@@ -114,7 +122,7 @@ def reading(ci: Interval, p: float | None = None) -> str:
     With an (adjusted) p-value, a side also needs p < ALPHA."""
     if ci.degenerate:
         return "degenerate"
-    if p is not None and p >= ALPHA:
+    if unestimated(ci) or (p is not None and p >= ALPHA):
         return "includes"
     return "above" if ci.low > ci.null else "below" if ci.high < ci.null else "includes"
 
@@ -135,7 +143,7 @@ def decide_points(cis: dict[str, Interval], sign: int, paper: tuple[float, ...],
     named = "; ".join(f"{label}: {r}" + ("" if r == "degenerate" else f" {cis[label].text().split(' (')[0]}")
                       + ("" if adjusted[label] is None else f", adjusted p = {adjusted[label]:.2g}")
                       for label, r in readings.items())
-    how = f"a side needs the CI to exclude {cis[first].null:g} and the BH-adjusted McNemar p < {ALPHA:g}"
+    how = f"a side needs the CI to exclude {cis[first].null:g} and the BH-adjusted p < {ALPHA:g}"
     if not live:
         return DEGENERATE, f"{basis} at every operating point"
     if {"above", "below"} & set(live.values()) and (len(set(live.values())) > 1 or readings[first] == "degenerate"):

@@ -60,18 +60,18 @@ def paired_test_note(n: int) -> str:
 
 
 def bootstrap(comparison: dict, digits: int = 1) -> str:
-    """A comparison of kcm.system_comparisons in words: '95 % CI [−0.4, +1.1] points, paired
-    bootstrap over test samples pooled over 3 seeds; McNemar p = 0.41', or why it is degenerate."""
+    """A comparison of kcm.system_comparisons in words: '95 % CI [−0.4, +1.1] points, two-level
+    bootstrap over 3 seeds and their test samples; McNemar p = 0.41', or why it is degenerate."""
     if comparison["degenerate"]:
         return f"degenerate ({degenerate_reason(comparison)}; no evidence either way)"
     low, high = (f"{100 * comparison[k]:+.{digits}f}" for k in ("low", "high"))
-    return (f"{100 * comparison['confidence']:g} % CI [{low}, {high}] points, paired bootstrap over test samples "
-            f"pooled over {comparison['seeds']} seeds; McNemar p = {comparison['mcnemar']['p']:.2g}")
+    return (f"{100 * comparison['confidence']:g} % CI [{low}, {high}] points, two-level paired bootstrap over "
+            f"{comparison['seeds']} seeds and their test samples; McNemar p = {comparison['mcnemar']['p']:.2g}")
 
 
 def kcm_vs_mcm_line(label: str, kcm: dict, mcm: dict, comparison: dict | None = None) -> str:
     """'- KCM − MCM <label>: <paired difference and its test>[; <bootstrap CI>].' from two seed
-    summaries and, where the metrics hold one, the comparison over test samples."""
+    summaries and, where the metrics hold one, the comparison over seeds and test samples."""
     extra = "" if comparison is None else f"; {bootstrap(comparison)}"
     return f"- KCM − MCM {label}: {paired(paired_difference(kcm, mcm))}{extra}."
 

@@ -136,8 +136,10 @@ DEVIATIONS: dict[str, str] = {
     ),
     "retrieval.seeds": (
         "Seeds vary the small model's initialisation and batches, folds, judge initialisation "
-        "and, with loop.split = per_seed (the default), the train/val partition by image (the "
-        "fixed split's image counts); the test split and the large model are fixed."
+        "and, with loop.split = per_seed (the paper profile), the train/val partition by image (the "
+        "fixed split's image counts); the test split and the large model are fixed. The embedded "
+        "default keeps one fixed split: its LiT CLIP is trained on the fixed train pairs, so a "
+        "re-drawn val would hold images the large model learnt."
     ),
     "share.task": (
         "SHARe-KAN compresses a KAN detection head on ResNet-50 (PASCAL VOC mAP, COCO zero-shot "

@@ -2,7 +2,7 @@
 scale, a 95 % CI of the quantity the verdict reads, and a verdict from one taxonomy
 (kcm.report.claims_verdicts), computed from the metrics, data cards and SHARe-KAN artifacts only.
 
-KCM rows: claims_kcm (paired bootstrap over test samples pooled over seeds, from the metrics'
+KCM rows: claims_kcm (two-level paired bootstrap over seeds and test samples, from the metrics'
 comparisons block; the forgetting premise over seeds). SHARe-KAN rows: claims_share (exact
 storage counts, per-head t intervals of the accuracy cost). KCM systems are read at the paper's
 ε and, for KCM − MCM and the calls claim, at the operating points chosen on validation.
@@ -76,17 +76,22 @@ def notes(frame: pd.DataFrame, method: dict, eps: float) -> list[str]:
         "chosen per seed and system on validation rows only and applied unchanged to test (table_operating_points): "
         "match_large (fewest validation calls reaching the large model alone's validation accuracy) and budget_<pct> "
         "(largest threshold within that share of validation calls). A point reads above or below 0 where its CI excludes "
-        "0 and its McNemar p, Benjamini–Hochberg adjusted over the row's points (reading one comparison at five "
-        "points is five tests), is < 0.05; a row is operating-point dependent where some point reads a side and the "
+        "0 and its paired t-test p over seeds, Benjamini–Hochberg adjusted over the row's points (reading one "
+        "comparison at five points is five tests), is < 0.05; a row is operating-point dependent where some point reads a side and the "
         "readings (above / below / includes 0) are not the same at every point, inconclusive where no point reads a "
         "side. The calls claim reads match_large.",
-        f"- CIs over test samples: {method['ci']}, {100 * method['confidence']:g} %, pooling the {method['pooled']}; "
-        f"{method['test']}. Seed-level CIs (forgetting: per-seed KAN − MLP; SHARe-KAN: per-head costs) are Student t "
-        "intervals, wide with three values. Storage ratios are exact byte counts.",
+        f"- The CI a KCM row's verdict reads is the Student t {100 * method['confidence']:g} % interval of the per-seed "
+        "differences (each over the seed's whole test set; with three seeds p < 0.05 needs |t| > 4.30): it covers "
+        "training, the train/val split and test-sample noise. Test-sample intervals alone treat the trained models as "
+        "fixed, and a rerun whose last float bits differed (another CPU's vector kernels) retrained them enough to move "
+        "the vision Few-class KCM − MCM from +2.2 to +3.8 points. Beside it: "
+        f"{method['ci']}, pooling the {method['pooled']}; {method['test']}. Seed-level CIs elsewhere (forgetting: "
+        "per-seed KAN − MLP; SHARe-KAN: per-head costs) are Student t intervals too. Storage ratios are exact byte "
+        "counts.",
         "- Scale: the test split is fixed (its seed in the data card). Where the scale says one train/val split per "
         "seed (loop.split = per_seed), each seed also re-drew train and val from their pooled rows (the fixed "
         "split's per-class counts; retrieval: image counts), so the spread over seeds includes which rows train and validate; a fixed split's seeds "
-        "vary folds and initialisation only. Neither resamples the test set beyond the bootstrap over its samples. "
+        "vary folds and initialisation only. Neither resamples the test set. "
         "SHARe-KAN heads are trained on the vision data's features; their seeds are the heads.",
         "- Paper numbers: KCM's from the aicatnews/agifrontier transcription of its tables (papers.md §0.1, KCM-4), "
         "checked for internal consistency only; 67.85 %, 6.04 % and ≈ 6 % appear only in LLM summaries (source "
