@@ -13,12 +13,13 @@ choose the operating points (kcm.operating_points). Two metric families read it:
   rsum (kcm.retrieval_metrics), a query "correct" when its rank is 0.
 
 Both add the large-call fraction and, from the routing curve of that correctness, AUC, APGR and
-CPT(20/50/80 %). A "comparisons" block adds, for every difference a claim's verdict reads, a
-two-level paired bootstrap CI (seeds, then test samples) and McNemar's test
-(kcm.system_comparisons), at ε and at every operating point. An "operating_points" block holds,
-per group, routed entry and point, the thresholds chosen on validation and the test call
-fraction and score they give (kcm.operating_points.block). The JSON: {"family", "seeds", "large": {large model: {entry: metrics}}} plus
-the run's context; each metric is a seed summary (kcm.stats.summary). A classification entry
+CPT(20/50/80 %). A "comparisons" block adds, for every difference a claim's verdict reads, the
+Student t interval of its per-seed differences (what verdicts read), a two-level paired
+bootstrap CI (seeds, then test samples) and McNemar's test (kcm.system_comparisons), at ε and at
+every operating point. An "operating_points" block holds, per group, routed entry and point, the
+thresholds chosen on validation and the test call fraction and score they give
+(kcm.operating_points.block). The JSON: {"family", "seeds", "large": {large model: {entry:
+metrics}}} plus the run's context; each metric is a seed summary (kcm.stats.summary). A classification entry
 holds its metrics directly, a retrieval entry one block per direction ("i2t", "t2i"). Seed-averaged
 routing curves go to a CSV for the figures.
 """
