@@ -17,8 +17,15 @@ def _retrieval_cost(args: argparse.Namespace) -> None:
     retrieval_cost.main(args.rest)
 
 
+def _workflow(args: argparse.Namespace) -> None:
+    from kcm.bench import workflow
+
+    workflow.main(args.rest)
+
+
 BENCHMARKS = {
     "kan": ("our KAN vs pykan vs an equal-parameter MLP: time and memory", _kan),
+    "workflow": ("`all` cold from an empty results folder: wall, CPU-s and peak RSS per rule", _workflow),
     "retrieval-cost": ("both retrieval models' parameters, multiply-adds and time per query", _retrieval_cost),
 }
 

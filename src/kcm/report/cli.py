@@ -90,7 +90,7 @@ def register(verbs, groups) -> None:
     dev.set_defaults(func=_deviations)
 
     cmp = verbs.add_parser("compare", help="agreement check: metrics of results folder B against A, each "
-                           "difference with its 95 % CI, and any verdict that differs (a report: exit 0)")
+                           "difference with its 95 %% CI, and any verdict that differs (a report: exit 0)")
     cmp.add_argument("a", type=Path, help="reference results folder (results/<run>)")
     cmp.add_argument("b", type=Path, help="results folder to check against it")
     cmp.add_argument("--out", type=Path, help="the full comparison as JSON (stable key paths, for dvc metrics diff)")
