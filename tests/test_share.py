@@ -91,3 +91,27 @@ def test_the_operating_point_does_not_read_the_test_split(fake_heads):
     assert [r["accuracy"] for r in sweep_after["rows"]] != [r["accuracy"] for r in sweep_before["rows"]]
     assert [r["val_accuracy"] for r in sweep_after["rows"]] == [r["val_accuracy"] for r in sweep_before["rows"]]
     assert after["chosen"] == before["chosen"] and before["chosen"]["precision"] is not None
+
+
+def test_scoring_with_the_shared_first_layer_basis_computes_each_model_s_own_function():
+    """The sweeps score a head, its pruned copies and its compressions from one cached first-layer
+    basis: a dense or pruned KAN gives exactly its own forward's logits, a compressed one its
+    forward's within float rounding; a model on another grid is refused, not scored wrongly."""
+    from kcm.compress import CompressionConfig, compress_kan, magnitude_prune
+    from kcm.tasks.share.scoring import SharedFirstLayer
+
+    head = _heads()[0]
+    with torch.no_grad():  # a non-uniform first-layer grid, as the trained heads have
+        head.update_grid_from_samples(torch.randn(200, WIDTH[0], generator=torch.Generator().manual_seed(5)))
+    assert not head.layers[0].uniform
+    x = torch.randn(50, WIDTH[0], generator=torch.Generator().manual_seed(6))
+    scorer = SharedFirstLayer(head, x)
+    for model in (head, magnitude_prune(head, 0.5)):
+        assert torch.equal(scorer.logits(model), model(x))
+    for precision in ({}, {"int8": True}, {"int8": True, "int8_base": True}):
+        compressed = compress_kan(head, CompressionConfig(k=4, **precision))
+        torch.testing.assert_close(scorer.logits(compressed), compressed(x), rtol=0, atol=1e-5)
+    y = compressed(x).argmax(1)
+    assert scorer.accuracy(compressed, y) == 1.0
+    with pytest.raises(ValueError, match="another grid"):
+        scorer.logits(_heads()[1])  # uniform grid: not the one the basis was computed on

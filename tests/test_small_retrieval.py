@@ -387,3 +387,21 @@ def test_asked_teachers_pull_the_student_toward_the_teacher(data):
     assert not same_weights(state(plain), state(taught))
     kl_plain, kl_taught = (t2i_kl_to_teacher(m, image_x, text_x, teachers) for m in (plain, taught))
     assert kl_taught < 0.5 * kl_plain, (kl_taught, kl_plain)
+
+
+def test_the_sparse_text_tower_equals_the_dense_one_with_its_gradients(data):
+    """TF-IDF rows are embedded sparsely (EmbeddingBag over the non-zero n-grams): the same
+    outputs and weight gradients as the dense product, within float rounding."""
+    _, text_x, _ = data
+    model = sr.SmallRetrieval(4, text_x.shape[1], 8, seed=0)
+    rows = sparse.csr_matrix(text_x)
+    rows[0] = 0  # a caption without any known n-gram: its bias only
+    outputs = {}
+    for name, x in (("sparse", rows), ("dense", rows.toarray())):
+        model.zero_grad()
+        out = model.text_linear(x)
+        (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
+        outputs[name] = out.detach(), model.text.weight.grad.clone(), model.text.bias.grad.clone()
+    for a, b in zip(outputs["sparse"], outputs["dense"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(outputs["sparse"][0][0], model.text.bias.detach())

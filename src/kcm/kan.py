@@ -240,28 +240,33 @@ class KANLayer(nn.Module):
             return uniform_basis(x, self.grid_t0, self.grid_inv_h, self.n_basis, self.k).transpose(1, 2)
         return cox_de_boor_basis(x, self.grid, self.k)
 
-    def spline_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flattened basis (N, in*(G+k)) and the masked, scaled coefficients in the same order.
+    def spline_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Flattened basis (N, in*(G+k)): a function of x and the grid only, so models that share
+        this layer's grid (a head, its pruned and compressed copies) can share it.
 
         The uniform path is basis-major ((G+k) outer, inputs inner), Cox-de Boor input-major.
         """
-        w = self.coef * (self.scale_sp * self.mask).unsqueeze(-1)  # (in, out, G+k)
         if self.uniform:
             features = uniform_basis(x, self.grid_t0, self.grid_inv_h, self.n_basis, self.k)
-            weight = w.permute(2, 0, 1)  # (G+k, in, out)
         else:
             features = cox_de_boor_basis(x, self.grid, self.k)
-            weight = w.permute(0, 2, 1)  # (in, G+k, out)
-        rows = self.in_dim * self.n_basis
-        return features.reshape(x.shape[0], rows), weight.reshape(rows, self.out_dim)
+        return features.reshape(x.shape[0], self.in_dim * self.n_basis)
+
+    def spline_weight(self) -> torch.Tensor:
+        """The masked, scaled coefficients (in*(G+k), out) in `spline_features`' row order."""
+        w = self.coef * (self.scale_sp * self.mask).unsqueeze(-1)  # (in, out, G+k)
+        weight = w.permute(2, 0, 1) if self.uniform else w.permute(0, 2, 1)  # (G+k, in, out) | (in, G+k, out)
+        return weight.reshape(self.in_dim * self.n_basis, self.out_dim)
+
+    def output(self, features: torch.Tensor, base_values: torch.Tensor) -> torch.Tensor:
+        """The layer's output from `spline_features(x)` and base_fun(x) (N, in)."""
+        return features @ self.spline_weight() + base_values @ (self.scale_base * self.mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_dim)
-        features, weight = self.spline_features(x)
-        spline = features @ weight
-        base = BASE_FUNCTIONS[self.base_fun_name](x) @ (self.scale_base * self.mask)
-        return (spline + base).reshape(*lead, self.out_dim)
+        out = self.output(self.spline_features(x), BASE_FUNCTIONS[self.base_fun_name](x))
+        return out.reshape(*lead, self.out_dim)
 
     def edge_curves(self, x: torch.Tensor) -> torch.Tensor:
         """phi_io(x_i) for every edge, shape (N, in, out): for plots and tests, not the hot path."""
@@ -351,10 +356,14 @@ class KAN(nn.Module):
     def affine(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         return tuple(getattr(self, f"{name}_{i}") for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"))
 
+    def node(self, i: int, y: torch.Tensor) -> torch.Tensor:
+        """Layer i's subnode and node affine maps applied to its output y."""
+        sub_s, sub_b, node_s, node_b = self.affine(i)
+        return (y * sub_s + sub_b) * node_s + node_b
+
     def step(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Layer i followed by its subnode and node affine maps."""
-        sub_s, sub_b, node_s, node_b = self.affine(i)
-        return (self.layers[i](x) * sub_s + sub_b) * node_s + node_b
+        return self.node(i, self.layers[i](x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i in range(len(self.layers)):

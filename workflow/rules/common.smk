@@ -32,6 +32,16 @@ def validate_config(cfg):
 
 validate_config(config)
 
+# Every job is CPU-bound (one torch thread unless its rule declares `threads:`). `--cores 8` on
+# a 2-core machine would run 8 of them at once, each on a quarter of a core, evicting each
+# other's caches: a local run hands out at most the cores this process may use. Cluster runs
+# (the Slurm profile) are untouched: there --cores bounds a job's threads, not the node.
+MACHINE_CORES = len(os.sched_getaffinity(0))
+if workflow.local_exec and (workflow.global_resources.get("_cores") or 0) > MACHINE_CORES:
+    print(f"--cores {workflow.global_resources['_cores']} capped at this machine's {MACHINE_CORES} cores",
+          file=sys.stderr)
+    workflow.global_resources["_cores"] = MACHINE_CORES
+
 RESULTS = f"results/{config['run']}"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"

@@ -87,7 +87,7 @@ def measure(data_dir: Path, repeats: int = 50, *, warmup: int = WARMUP, small_pa
     from threadpoolctl import threadpool_limits
 
     from kcm.models.custom_clip import build_custom_clip, encode_towers, project
-    from kcm.models.small_retrieval import Featurizer, SmallRetrieval, dense, query_macs
+    from kcm.models.small_retrieval import Featurizer, SmallRetrieval, query_macs
     from kcm.tasks.retrieval.features import load_pairs
 
     if repeats < 1:
@@ -105,7 +105,7 @@ def measure(data_dir: Path, repeats: int = 50, *, warmup: int = WARMUP, small_pa
 
     @torch.no_grad()
     def small_text():
-        return F.normalize(small.text(dense(featurizer.texts([caption]))), dim=-1)
+        return F.normalize(small.text_linear(featurizer.texts([caption])), dim=-1)
 
     @torch.no_grad()
     def large_image():

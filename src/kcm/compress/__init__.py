@@ -9,6 +9,7 @@ and indices without dense coefficients (`compressed`), bit-exact storage account
 from kcm.compress.compressed import (
     CompressedKAN,
     CompressionConfig,
+    code_indices,
     compress_kan,
     fit_codebooks,
     fit_shared_codebooks,
@@ -21,7 +22,7 @@ from kcm.compress.prune import magnitude_prune
 from kcm.compress.storage import compressed_storage, dense_storage, multi_head_storage
 
 __all__ = [
-    "CompressedKAN", "CompressionConfig", "compress_kan", "compressed_storage", "dense_storage",
+    "CompressedKAN", "CompressionConfig", "code_indices", "compress_kan", "compressed_storage", "dense_storage",
     "fit_codebooks", "fit_shared_codebooks", "kan_of", "magnitude_prune", "multi_head_storage",
     "reconstruct_kan", "relative_coef_error", "shared_codebook_compress",
 ]

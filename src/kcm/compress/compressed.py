@@ -64,10 +64,23 @@ def layer_shapes(layer: KANLayer) -> torch.Tensor:
     return shape.reshape(-1, shape.shape[-1])[gain.reshape(-1) > 0]
 
 
+def code_index(layer: KANLayer, codebook: torch.Tensor) -> torch.Tensor:
+    """q_io (in, out): each edge's nearest word of the float codebook. It does not depend on the
+    precision, so a sweep over precisions computes it once (`codes` of `compress_kan`)."""
+    _, shape, _ = decompose(effective_coef(layer))
+    return assign(shape.reshape(-1, layer.n_basis), codebook).reshape(layer.in_dim, layer.out_dim)
+
+
+@torch.no_grad()
+def code_indices(kan: KAN, codebooks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [code_index(layer, codebook) for layer, codebook in zip(kan.layers, codebooks)]
+
+
 class CompressedKANLayer(nn.Module):
     """One layer coded against a given float codebook (see the module docstring)."""
 
-    def __init__(self, layer: KANLayer, codebook: torch.Tensor, config: CompressionConfig):
+    def __init__(self, layer: KANLayer, codebook: torch.Tensor, config: CompressionConfig,
+                 index: torch.Tensor | None = None):
         super().__init__()
         check_gain_mode(config.gain)
         self.in_dim, self.out_dim = layer.in_dim, layer.out_dim
@@ -81,8 +94,8 @@ class CompressedKANLayer(nn.Module):
             raise ValueError(f"code words have {codebook.shape[-1]} entries, layer needs {self.n_basis}")
         self.n_codes = codebook.shape[0]
         coef = effective_coef(layer)
-        _, shape, bias = decompose(coef)
-        index = assign(shape.reshape(-1, self.n_basis), codebook).reshape(self.in_dim, self.out_dim)
+        _, _, bias = decompose(coef)
+        index = code_index(layer, codebook) if index is None else index
         self._store("codebook", codebook.float())
         gain = fit_gain(coef, self.dequantised("codebook"), index, config.gain)  # vs the word used
         self._store("gain", gain.float())
@@ -148,12 +161,14 @@ class CompressedKANLayer(nn.Module):
 class CompressedKAN(nn.Module):
     """Compressed layers plus the KAN's node affines; computes c_hat's KAN without dense coef."""
 
-    def __init__(self, kan: KAN, codebooks: Sequence[torch.Tensor], config: CompressionConfig):
+    def __init__(self, kan: KAN, codebooks: Sequence[torch.Tensor], config: CompressionConfig,
+                 codes: Sequence[torch.Tensor] | None = None):
         super().__init__()
         if len(codebooks) != len(kan.layers):
             raise ValueError(f"{len(codebooks)} codebooks for {len(kan.layers)} layers")
         self.config, self.width = config, list(kan.width)
-        self.layers = nn.ModuleList(CompressedKANLayer(l, c, config) for l, c in zip(kan.layers, codebooks))
+        codes = [None] * len(codebooks) if codes is None else codes
+        self.layers = nn.ModuleList(CompressedKANLayer(l, c, config, q) for l, c, q in zip(kan.layers, codebooks, codes))
         for i in range(len(kan.layers)):
             for name, value in zip(AFFINE_NAMES, kan.affine(i)):
                 self.register_buffer(f"{name}_{i}", value.detach().clone())
@@ -178,13 +193,14 @@ def fit_codebooks(kan: KAN, config: CompressionConfig) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def compress_kan(kan: KAN, config: CompressionConfig = CompressionConfig(),
-                 codebooks: Sequence[torch.Tensor] | None = None) -> CompressedKAN:
+                 codebooks: Sequence[torch.Tensor] | None = None,
+                 codes: Sequence[torch.Tensor] | None = None) -> CompressedKAN:
     """GSB + one k-means codebook per layer (seeded; or the given `fit_codebooks` result), then
-    Int8 if configured."""
+    Int8 if configured. `codes`: `code_indices(kan, codebooks)` if already computed."""
     check_gain_mode(config.gain)
     if codebooks is None:
         codebooks = fit_codebooks(kan, config)
-    return CompressedKAN(kan, codebooks, config).eval()
+    return CompressedKAN(kan, codebooks, config, codes).eval()
 
 
 @torch.no_grad()
@@ -207,15 +223,18 @@ def fit_shared_codebooks(kans: Sequence[KAN], config: CompressionConfig) -> list
 
 @torch.no_grad()
 def shared_codebook_compress(kans: Sequence[KAN], config: CompressionConfig = CompressionConfig(),
-                             codebooks: Sequence[torch.Tensor] | None = None) -> list[CompressedKAN]:
+                             codebooks: Sequence[torch.Tensor] | None = None,
+                             codes: Sequence[Sequence[torch.Tensor]] | None = None) -> list[CompressedKAN]:
     """Compress several heads with one codebook per layer position (`fit_shared_codebooks`, or
-    the given result of it); each head keeps its own indices, gains and biases."""
+    the given result of it); each head keeps its own indices, gains and biases (`codes`: each
+    head's `code_indices` if already computed)."""
     check_gain_mode(config.gain)
     if not kans:
         return []
     if codebooks is None:
         codebooks = fit_shared_codebooks(kans, config)
-    return [CompressedKAN(kan, codebooks, config).eval() for kan in kans]
+    codes = [None] * len(kans) if codes is None else codes
+    return [CompressedKAN(kan, codebooks, config, q).eval() for kan, q in zip(kans, codes)]
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ def _sweep(args: argparse.Namespace) -> None:
     params = json.loads(args.params)
     sweep = experiment.head_sweep(args.heads, args.data, args.features, params)
     multi = experiment.multi_head(args.heads, args.data, args.features, params, sweep)
-    sweep.pop("_codebooks")  # tensors, kept only for multi_head
+    sweep.pop("_codebooks"), sweep.pop("_codes")  # tensors, kept only for multi_head
     write_json(args.out, {**sweep, "multi_head": multi, "params": params})
     log.info("SHARe-KAN sweep -> %s", args.out)
 

@@ -13,6 +13,7 @@ import torch
 
 from kcm.compress import (
     CompressionConfig,
+    code_indices,
     compress_kan,
     compressed_storage,
     dense_storage,
@@ -25,6 +26,7 @@ from kcm.compress import (
 )
 from kcm.share_select import VERDICT_COST, choose
 from kcm.tasks.share.heads import accuracy, load_heads, standardised_inputs
+from kcm.tasks.share.scoring import SharedFirstLayer
 
 PRECISIONS = {"fp32": dict(int8=False), "int8": dict(int8=True), "int8+base": dict(int8=True, int8_base=True)}
 
@@ -33,8 +35,13 @@ def config(params: dict, k: int, precision: str) -> CompressionConfig:
     return CompressionConfig(k=k, gain=params["gain"], seed=params["seed"], **PRECISIONS[precision])
 
 
-def _scores(model, x: dict, y: dict) -> dict:
-    return {"val": accuracy(model, x["val"], y["val"]), "test": accuracy(model, x["test"], y["test"])}
+def _scorers(head, x: dict) -> dict[str, SharedFirstLayer]:
+    """Per split, the head's first-layer basis on its inputs (shared by its pruned and compressed copies)."""
+    return {split: SharedFirstLayer(head, x[split]) for split in ("val", "test")}
+
+
+def _scores(model, scorers: dict, y: dict) -> dict:
+    return {split: scorer.accuracy(model, y[split]) for split, scorer in scorers.items()}
 
 
 def _row(setting: dict, per_head: list[dict], dense_bytes: float) -> dict:
@@ -56,23 +63,28 @@ def _storage_facts(storage) -> dict:
 def head_sweep(heads_path: Path, data_dir: Path, features: Path, params: dict) -> dict:
     """Every trained head: dense, every (K, precision), magnitude pruning at each sparsity, each
     scored on validation and test; rows hold the means over heads (and each head's numbers).
-    `_codebooks` (not for the JSON) keeps each head's k-means codebooks per K for `multi_head`."""
+    `_codebooks` and `_codes` (not for the JSON) keep each head's k-means codebooks and nearest
+    words per K for `multi_head`. Models are scored from each head's cached first-layer basis
+    (`kcm.tasks.share.scoring`)."""
     torch.set_num_threads(1)
     heads, summary, mean, inv_std = load_heads(heads_path)
     x, y = standardised_inputs(data_dir, features, mean, inv_std)
     settings: dict[tuple, list[dict]] = {}
     codebooks: dict[tuple[int, int], list] = {}
+    codes: dict[tuple[int, int], list] = {}
 
     def add(key: tuple, seed: int, facts: dict, model) -> None:
-        settings.setdefault(key, []).append({"seed": seed, **facts, **_scores(model, x, y)})
+        settings.setdefault(key, []).append({"seed": seed, **facts, **_scores(model, scorers, y)})
 
     for seed, head in enumerate(heads):
+        scorers = _scorers(head, x)
         dense = dense_storage(head)
         add(("dense", None, "fp32", None), seed, _storage_facts(dense), head)
         for k in params["codebook_sizes"]:
             codebooks[seed, k] = fit_codebooks(head, config(params, k, "fp32"))  # k-means once per K
+            codes[seed, k] = code_indices(head, codebooks[seed, k])  # and nearest words once per K
             for precision in params["precisions"]:
-                compressed = compress_kan(head, config(params, k, precision), codebooks[seed, k])
+                compressed = compress_kan(head, config(params, k, precision), codebooks[seed, k], codes[seed, k])
                 facts = {**_storage_facts(compressed_storage(compressed)), "codes": [l.n_codes for l in compressed.layers]}
                 add(("share", k, precision, None), seed, facts, compressed)
         for sparsity in params["prune"]:
@@ -94,7 +106,7 @@ def head_sweep(heads_path: Path, data_dir: Path, features: Path, params: dict) -
                      "dense_accuracy": base_acc, "dense_val_accuracy": rows[0]["val_accuracy"],
                      "uniform_grids": [bool(layer.uniform) for layer in first.layers],
                      "kan_heads": summary["kan"]},
-            "rows": rows, "_codebooks": codebooks}
+            "rows": rows, "_codebooks": codebooks, "_codes": codes}
 
 
 def judges_sweep(judge_dirs: list[Path], params: dict) -> list[dict]:
@@ -118,8 +130,9 @@ def judges_sweep(judge_dirs: list[Path], params: dict) -> list[dict]:
             dense = dense_storage(kan)
             before = accuracy(judge, x, y)
             codebooks = fit_codebooks(kan, config(params, params["k"], "fp32"))
+            codes = code_indices(kan, codebooks)
             for precision in params["precisions"]:
-                compressed = compress_kan(kan, config(params, params["k"], precision), codebooks)
+                compressed = compress_kan(kan, config(params, params["k"], precision), codebooks, codes)
                 judge.net = compressed
                 after = accuracy(judge, x, y)
                 judge.net = kan
@@ -144,14 +157,17 @@ def multi_head(heads_path: Path, data_dir: Path, features: Path, params: dict, s
     chosen = choose(sweep, VERDICT_COST)
     k = chosen["k"] if chosen else params["k"]
     shared_codebooks = fit_shared_codebooks(heads, config(params, k, "fp32"))  # k-means once for every precision
+    scorers = [_scorers(h, x) for h in heads]
+    shared_codes = [code_indices(h, shared_codebooks) for h in heads]
     dense = [dense_storage(h).total_bytes for h in heads]
     per_head, scaling = [], []
     for precision in params["precisions"]:
         cfg = config(params, k, precision)
-        shared = shared_codebook_compress(heads, cfg, shared_codebooks)
-        own = [compress_kan(h, cfg, sweep["_codebooks"].get((i, k))) for i, h in enumerate(heads)]
+        shared = shared_codebook_compress(heads, cfg, shared_codebooks, shared_codes)
+        own = [compress_kan(h, cfg, sweep["_codebooks"].get((i, k)), sweep["_codes"].get((i, k)))
+               for i, h in enumerate(heads)]
         for i, (h, s, o) in enumerate(zip(heads, shared, own)):
-            scores = {name: _scores(m, x, y) for name, m in (("dense", h), ("shared", s), ("own", o))}
+            scores = {name: _scores(m, scorers[i], y) for name, m in (("dense", h), ("shared", s), ("own", o))}
             per_head.append({"seed": i, "precision": precision, **{n: v["test"] for n, v in scores.items()},
                              **{f"{n}_val": v["val"] for n, v in scores.items()}})
         own_bytes = [compressed_storage(o).total_bytes for o in own]
