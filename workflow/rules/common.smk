@@ -37,9 +37,9 @@ validate_config(config)
 # other's caches: a local run hands out at most the cores this process may use. Cluster runs
 # (the Slurm profile) are untouched: there --cores bounds a job's threads, not the node.
 MACHINE_CORES = len(os.sched_getaffinity(0))
-if workflow.local_exec and (workflow.global_resources.get("_cores") or 0) > MACHINE_CORES:
-    print(f"--cores {workflow.global_resources['_cores']} capped at this machine's {MACHINE_CORES} cores",
-          file=sys.stderr)
+_asked_cores = workflow.global_resources["_cores"].value
+if workflow.local_exec and isinstance(_asked_cores, int) and _asked_cores > MACHINE_CORES:
+    print(f"--cores {_asked_cores} capped at this machine's {MACHINE_CORES} cores", file=sys.stderr)
     workflow.global_resources["_cores"] = MACHINE_CORES
 
 RESULTS = f"results/{config['run']}"
