@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 RUN_ENV := DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg \
 	MPLCONFIGDIR=$(CURDIR)/.cache/matplotlib XDG_CACHE_HOME=$(CURDIR)/.cache TMPDIR=$(CURDIR)/.tmp PYTHONHASHSEED=0
 
-.PHONY: all test bench venv lock clean
+.PHONY: all test bench bench-workflow venv lock clean
 
 all: venv
 	@mkdir -p .tmp
@@ -32,6 +32,12 @@ bench: venv
 	@mkdir -p .tmp
 	$(RUN_ENV) MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 \
 		TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/.cache/torchinductor $(BIN)/python -m kcm bench kan $(BENCH_ARGS)
+
+# Whole-workflow benchmark (not a test): `all` cold in a scratch copy of this checkout; writes
+# results/bench/workflow_<label>.{md,csv} (BENCH_ARGS="--label after --against results/bench/workflow_before.csv")
+bench-workflow: venv
+	@mkdir -p .tmp
+	$(RUN_ENV) $(BIN)/python -m kcm bench workflow $(BENCH_ARGS)
 
 venv: $(BIN)/.installed
 

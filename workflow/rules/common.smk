@@ -75,6 +75,12 @@ if config["offline"]:
 os.environ.update(_job_env)
 os.environ.update({k: v for k, v in _job_defaults.items() if k not in os.environ})
 
+# Scheduling order when cores are few: first what unlocks the experiments (datasets, cached
+# large-model inputs and outputs), then the experiments and the SHARe-KAN heads (the long jobs),
+# then everything else. Measured: without it the retrieval inputs started after the other
+# modalities' experiments, leaving one 3-minute chain to run last (docs/speed.md).
+PRIORITY = {"inputs": 20, "long": 10}
+
 # Artifacts DVC tracks (dvc.yaml outs). `all` requires them too: Snakemake does not rebuild a
 # missing intermediate file when everything downstream is present (a fresh clone has the
 # committed tables but not the DVC-cached data), and `dvc commit` needs every out.

@@ -23,6 +23,7 @@ rule data_bbc:
             if config["data"]["bbc"]["max_per_class"] is None
             else f"--max-per-class {config['data']['bbc']['max_per_class']}"
         ),
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_bbc.log",
     benchmark:
@@ -54,6 +55,7 @@ rule data_huggingface:
         path=HF["path"],
         spec=lambda wildcards: json.dumps(HF, sort_keys=True),
         seed=config["seed"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_huggingface.log",
     benchmark:
@@ -88,6 +90,7 @@ rule data_mnist_lt:
         n_max=config["data"]["mnist_lt"]["n_max"],
         val=config["data"]["mnist_lt"]["val_per_class"],
         test=config["data"]["mnist_lt"]["test_per_class"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_mnist_lt.log",
     benchmark:
@@ -116,6 +119,7 @@ rule data_cifar100_lt:
         imbalance=config["data"]["cifar100_lt"]["imbalance"],
         n_max=config["data"]["cifar100_lt"]["n_max"],
         val=config["data"]["cifar100_lt"]["val_per_class"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_cifar100_lt.log",
     benchmark:
@@ -153,6 +157,7 @@ rule data_twemoji:
         train=TWEMOJI["fractions"]["train"],
         val=TWEMOJI["fractions"]["val"],
         test=TWEMOJI["fractions"]["test"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_twemoji.log",
     benchmark:
@@ -179,6 +184,7 @@ rule data_coco_karpathy:
         out=lambda wildcards, output: os.path.dirname(output.card),
         seed=config["seed"],
         spec=json.dumps(config["data"]["coco_karpathy"], sort_keys=True),
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_coco_karpathy.log",
     benchmark:

@@ -40,6 +40,7 @@ rule features_language:
         max_length=LANG["encoder"]["max_length"],
         batch_size=LANG["encoder"]["batch_size"],
     threads: 2  # torch always uses 2 threads here (fixed: float sums depend on it)
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/features_language.log",
     benchmark:
@@ -82,6 +83,7 @@ rule large_language_a:
         seed=config["seed"],
         spec=lambda wildcards: json.dumps(LARGE_A["finetune"] if LARGE_A["kind"] == "finetune" else {}, sort_keys=True),
         template=lambda wildcards: LANG["hint_template"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/large_language_a.log",
     benchmark:
@@ -118,6 +120,7 @@ rule large_language_b:
         scale=LARGE_B["scale"],
         tfidf=json.dumps(config["baseline"]["text"], sort_keys=True),
         spec=lambda wildcards: json.dumps(LARGE_B[LARGE_B["kind"]] if LARGE_B["kind"] != "minilm_zero_shot" else {}, sort_keys=True),
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/large_language_b.log",
     benchmark:
@@ -155,6 +158,7 @@ rule experiment_language:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),
         params=LANGUAGE_PARAMS,
+    priority: PRIORITY["long"]
     log:
         f"{LOGS}/experiment_language_seed{{seed}}.log",
     benchmark:

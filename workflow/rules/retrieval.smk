@@ -36,6 +36,7 @@ rule features_retrieval:
         data=lambda wildcards, input: os.path.dirname(input.card),
         batch_size=RET["large"]["tower_batch_size"],
     threads: 2
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/features_retrieval.log",
     benchmark:
@@ -63,6 +64,7 @@ rule large_retrieval_custom_clip:
         data=lambda wildcards, input: os.path.dirname(input.card),
         spec=json.dumps(RET["large"], sort_keys=True),
         seed=config["seed"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/large_retrieval_custom_clip.log",
     benchmark:
@@ -91,6 +93,7 @@ rule large_retrieval_openclip:
         pretrained=RET["large"]["pretrained"],
     resources:
         gpu=1 if RET["large"]["device"].startswith("cuda") else 0,
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/large_retrieval_openclip.log",
     benchmark:
@@ -122,6 +125,7 @@ rule experiment_retrieval:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),
         params=RETRIEVAL_PARAMS,
+    priority: PRIORITY["long"]
     log:
         f"{LOGS}/experiment_retrieval_seed{{seed}}.log",
     benchmark:

@@ -25,6 +25,7 @@ rule share_heads:
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         params=SHARE_PARAMS,
+    priority: PRIORITY["long"]
     log:
         f"{LOGS}/share_heads.log",
     benchmark:

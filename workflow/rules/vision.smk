@@ -36,6 +36,7 @@ rule features_vision:
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         batch_size=VIS["large"]["batch_size"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/features_vision.log",
     benchmark:
@@ -62,6 +63,7 @@ rule large_vision:
         C=VIS["large"]["C"],
         folds=VIS["large"]["folds"],
         seed=config["seed"],
+    priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/large_vision.log",
     benchmark:
@@ -89,6 +91,7 @@ rule experiment_vision:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),
         params=VISION_PARAMS,
+    priority: PRIORITY["long"]
     log:
         f"{LOGS}/experiment_vision_seed{{seed}}.log",
     benchmark:
