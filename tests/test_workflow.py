@@ -95,14 +95,13 @@ def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
     files = {t: sorted(run / p for p in TARGETS[t].outputs("results/test").values()) for t in targets}
     assert [p for paths in files.values() for p in paths if not p.is_file()] == []
     before = {p: p.read_bytes() for f in files.values() for p in f}
-    for target, paths in files.items():  # delete one, plan, put it back: only its render job runs
-        for p in paths:
-            p.unlink()
-        assert planned_jobs(snakemake(run, target, "-n", *ARGS)) == {target: 1}, target
-        for p in paths:
-            p.write_bytes(before[p])
     for p in before:
         p.unlink()
+    # Every target's name plans its render job and nothing else: one dry run of all the names
+    # with all their files gone plans exactly one job per name (a name that pulled in training
+    # or metrics would add jobs). The same check as one dry run per name with only its files
+    # gone, in one Snakemake start instead of 21 (a minute of the suite).
+    assert planned_jobs(snakemake(run, *targets, "-n", *ARGS)) == {t: 1 for t in targets}
     rebuilt = snakemake(run, *targets, *ARGS)
     assert planned_jobs(rebuilt) == {t: 1 for t in targets}  # no training, no metrics, just the renders
     assert [p for p in before if p.read_bytes() != before[p]] == []
