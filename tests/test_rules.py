@@ -7,6 +7,8 @@ imports from its bytecode (`dis`), their closure with the standard library's `mo
 
 import dis
 import modulefinder
+import os
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -155,3 +157,18 @@ def test_editing_a_module_tables_import_indirectly_plans_exactly_those_tables(tm
     copied.write_text(copied.read_text() + "\n# an edit\n")
     planned = planned_jobs(snakemake(work, "all", "-n", *config, snakefile=snakefile))
     assert planned == {**{name: 1 for name in importers}, "all": 1}
+
+
+def test_a_local_run_never_hands_out_more_cores_than_the_machine_has(tmp_path):
+    """`--cores 8` on a 2-core machine ran 8 CPU-bound jobs at once, each slowed by the others'
+    cache traffic (up to 1.7x the CPU seconds, docs/speed.md): the scheduler gets the machine's
+    cores, and says so. Fewer cores than the machine's are left as asked."""
+    machine = len(os.sched_getaffinity(0))
+    # a real run of the one instant job (a dry run does not report the scheduler's cores)
+    capped = snakemake(tmp_path / "capped", "config_snapshot", "--cores", str(machine + 6))
+    out = capped.stdout + capped.stderr
+    assert f"--cores {machine + 6} capped at this machine's {machine} cores" in out
+    assert re.search(rf"Provided cores: {machine}\b", out)
+    asked = snakemake(tmp_path / "asked", "config_snapshot", "--cores", "1")
+    out = asked.stdout + asked.stderr
+    assert "capped at" not in out and re.search(r"Provided cores: 1\b", out)
