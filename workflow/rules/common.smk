@@ -32,7 +32,7 @@ def validate_config(cfg):
 
 validate_config(config)
 
-# Every job is CPU-bound (one torch thread unless it declares more threads). `--cores 8` on
+# Every job is CPU-bound (one or two torch threads). `--cores 8` on
 # a 2-core machine would run 8 of them at once, each on a quarter of a core, evicting each
 # other's caches: a local run hands out at most the cores this process may use. Cluster runs
 # (the Slurm profile) are untouched: there --cores bounds a job's threads, not the node.

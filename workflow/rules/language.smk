@@ -39,7 +39,10 @@ rule features_language:
         template=lambda wildcards: LANG["hint_template"],
         max_length=LANG["encoder"]["max_length"],
         batch_size=LANG["encoder"]["batch_size"],
-    threads: 2  # torch always uses 2 threads here (fixed: float sums depend on it)
+    # torch always uses 2 threads here (fixed: float sums depend on it), but the scheduler counts
+    # one: declared 2, it waited for both cores while a single-thread job held one, and a core
+    # stood idle for minutes (docs/speed.md). The Slurm profile asks for its 2 CPUs itself.
+    threads: 1
     priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/features_language.log",

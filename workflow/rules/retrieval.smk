@@ -35,7 +35,7 @@ rule features_retrieval:
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         batch_size=RET["large"]["tower_batch_size"],
-    threads: 2
+    threads: 1  # it uses 2 torch threads: counted as one, as features_language (see there)
     priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/features_retrieval.log",
