@@ -64,11 +64,15 @@ def layer_shapes(layer: KANLayer) -> torch.Tensor:
     return shape.reshape(-1, shape.shape[-1])[gain.reshape(-1) > 0]
 
 
+def _nearest_words(layer: KANLayer, shape: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    return assign(shape.reshape(-1, layer.n_basis), codebook).reshape(layer.in_dim, layer.out_dim)
+
+
 def code_index(layer: KANLayer, codebook: torch.Tensor) -> torch.Tensor:
     """q_io (in, out): each edge's nearest word of the float codebook. It does not depend on the
     precision, so a sweep over precisions computes it once (`codes` of `compress_kan`)."""
     _, shape, _ = decompose(effective_coef(layer))
-    return assign(shape.reshape(-1, layer.n_basis), codebook).reshape(layer.in_dim, layer.out_dim)
+    return _nearest_words(layer, shape, codebook)
 
 
 @torch.no_grad()
@@ -94,8 +98,8 @@ class CompressedKANLayer(nn.Module):
             raise ValueError(f"code words have {codebook.shape[-1]} entries, layer needs {self.n_basis}")
         self.n_codes = codebook.shape[0]
         coef = effective_coef(layer)
-        _, _, bias = decompose(coef)
-        index = code_index(layer, codebook) if index is None else index
+        _, shape, bias = decompose(coef)
+        index = _nearest_words(layer, shape, codebook) if index is None else index
         self._store("codebook", codebook.float())
         gain = fit_gain(coef, self.dequantised("codebook"), index, config.gain)  # vs the word used
         self._store("gain", gain.float())

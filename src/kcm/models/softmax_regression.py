@@ -47,14 +47,21 @@ class _SparseProduct(torch.autograd.Function):
         return ctx.x_t @ grad, None, None
 
 
+def csr_tensor(matrix) -> torch.Tensor:
+    """A float64 torch sparse CSR tensor from a scipy sparse matrix (what `fit` and `proba` take)."""
+    m = matrix.tocsr().astype(np.float64)
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
+        torch.from_numpy(m.data), m.shape,
+    )
+
+
 def _transposed(x: torch.Tensor) -> torch.Tensor:
     """The CSR transpose of a sparse CSR tensor (column-sorted, as scipy builds it)."""
     from scipy import sparse
 
     m = sparse.csr_matrix((x.values().numpy(), x.col_indices().numpy(), x.crow_indices().numpy()), shape=x.shape)
-    t = m.T.tocsr()
-    return torch.sparse_csr_tensor(torch.from_numpy(t.indptr.astype(np.int64)), torch.from_numpy(t.indices.astype(np.int64)),
-                                   torch.from_numpy(t.data), t.shape)
+    return csr_tensor(m.T)
 
 
 class SoftmaxRegression:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -22,16 +21,8 @@ from kcm.data.split import SPLITS
 from kcm.distill import DistillWeights
 from kcm.io import read_json
 from kcm.large_outputs import read_large
-from kcm.models.softmax_regression import SoftmaxRegression, Teachers
+from kcm.models.softmax_regression import SoftmaxRegression, Teachers, csr_tensor
 from kcm.tasks.classification import ClassificationTask
-
-
-def _sparse(matrix) -> torch.Tensor:
-    m = matrix.tocsr().astype(np.float64)
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
-        torch.from_numpy(m.data), m.shape,
-    )
 
 
 class LanguageTask(ClassificationTask):
@@ -67,13 +58,13 @@ class LanguageTask(ClassificationTask):
 
     def fit_classifier(self, rows: np.ndarray, teachers: Teachers, seed: int) -> SoftmaxRegression:
         # full-batch L-BFGS: no randomness, so no seed to use
-        x = _sparse(self.x["train"][rows])
+        x = csr_tensor(self.x["train"][rows])
         return SoftmaxRegression(C=self.tfidf.C).fit(x, self._labels["train"][rows], self.n_classes,
                                                      teachers, self.weights)
 
     def small_proba(self, model: SoftmaxRegression, split: str, rows: np.ndarray | None = None) -> np.ndarray:
         x = self.x[split] if rows is None else self.x[split][rows]
-        return model.proba(_sparse(x))
+        return model.proba(csr_tensor(x))
 
     def judge_features(self, split: str) -> np.ndarray:
         return self._judge_features[split]
