@@ -24,6 +24,7 @@ include: "workflow/rules/vision.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/share.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/robustness.smk"
 include: "workflow/rules/render.smk"
 
 

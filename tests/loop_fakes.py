@@ -23,6 +23,7 @@ class SyntheticTask(ClassificationTask):
     hinted variant leans toward the hinted class."""
 
     n_classes = K
+    weights = WEIGHTS  # the distillation settings a ClassificationTask carries (its teacher among them)
 
     def __init__(self, n=(240, 90, 150), seed=0):
         rng = np.random.default_rng(seed)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 from workflow_runner import REPO, planned_jobs, result_files, snakemake
 
@@ -91,7 +92,7 @@ def rendered_targets(workdir: Path) -> list[str]:
 
 def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
     targets = rendered_targets(run)
-    assert len(targets) == 21  # 12 tables, 5 figures, 4 macro files
+    assert len(targets) == 23  # 13 tables, 6 figures, 4 macro files
     files = {t: sorted(run / p for p in TARGETS[t].outputs("results/test").values()) for t in targets}
     assert [p for paths in files.values() for p in paths if not p.is_file()] == []
     before = {p: p.read_bytes() for f in files.values() for p in f}
@@ -100,7 +101,7 @@ def test_every_table_and_figure_rebuilds_alone_by_its_name(run):
     # Every target's name plans its render job and nothing else: one dry run of all the names
     # with all their files gone plans exactly one job per name (a name that pulled in training
     # or metrics would add jobs). The same check as one dry run per name with only its files
-    # gone, in one Snakemake start instead of 21 (a minute of the suite).
+    # gone, in one Snakemake start instead of 23 (a minute of the suite).
     assert planned_jobs(snakemake(run, *targets, "-n", *ARGS)) == {t: 1 for t in targets}
     rebuilt = snakemake(run, *targets, *ARGS)
     assert planned_jobs(rebuilt) == {t: 1 for t in targets}  # no training, no metrics, just the renders
@@ -137,8 +138,8 @@ def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
 
 def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     """After an ε change Snakemake reruns the vision loop and everything read from it (metrics,
-    its table, figure and macros, the operating points, the compressed judges, the claims and the
-    config snapshot), nothing of
+    its table, figure and macros, the operating points, the compressed judges, the claims, the
+    robustness sweep's vision setting, which shares the ε, and the config snapshot), nothing of
     language, retrieval, forgetting or the SHARe-KAN head. large_vision reruns too (it reads the
     loop config for its out-of-fold small model) but writes the same bytes, so `dvc diff` does
     not list it."""
@@ -148,8 +149,46 @@ def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     assert planned_jobs(dry) == {
         "all": 1, "config_snapshot": 1, "large_vision": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
         "fig_vision_per_class": 1, "macros_vision": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
-        "table_operating_points": 1,
+        "table_operating_points": 1, "robust_experiment_vision": 2, "robust_metrics_vision": 1, "table_robustness": 1,
+        "fig_robustness": 1,
     }
+
+
+def test_changing_one_sweep_value_plans_only_that_settings_jobs(run, tmp_path):
+    """A new value on one robustness axis plans that setting's experiment (every seed) and
+    metrics, and what reads the sweep (its table and figure, the claims' survival column, the
+    config snapshot): no main experiment and no other setting."""
+    overlay = tmp_path / "sweep.yaml"
+    axes = yaml.safe_load((REPO / "config" / "test.yaml").read_text())["robustness"]["axes"]
+    changed = [{**a, "values": [[8], [16]]} if a["key"] == "retrieval.judge.hidden" else a for a in axes]
+    assert changed != axes
+    overlay.write_text(yaml.safe_dump({"robustness": {"axes": changed}}))
+    dry = snakemake(run, "all", "-n", *ARGS, str(overlay))
+    assert planned_jobs(dry) == {
+        "all": 1, "config_snapshot": 1, "robust_experiment_retrieval": 2, "robust_metrics_retrieval": 1,
+        "table_robustness": 1, "fig_robustness": 1, "table_claims": 1,
+    }
+    assert "robustness/retrieval.judge.hidden/16/seed1/outputs.parquet" in dry.stdout + dry.stderr
+
+
+def test_robustness_table_reads_every_swept_setting(run):
+    """Each claim's sweep verdict is robust, fragile or not swept; every swept setting's metrics
+    are read (the CSV has a row per claim and setting), and table_claims says whether each
+    verdict survives."""
+    root = run / "results" / "test"
+    sweep = pd.read_csv(root / "tables/table_robustness.csv")
+    settings = {(a, v) for a, v in zip(sweep["axis"], sweep["value"].astype(str)) if a != "as configured"}
+    assert settings == {("language.judge.calibrate", "false"), ("vision.distill.lambda_ls", "0.0"),
+                        ("retrieval.judge.hidden", "4")}
+    for path in ("metrics/robustness/vision.distill.lambda_ls/0.0.json", "robustness/vision.distill.lambda_ls/0.0/seed1/history.json"):
+        assert (root / path).is_file(), path
+    params = json.loads((root / "robustness/vision.distill.lambda_ls/0.0/seed1/history.json").read_text())["params"]
+    assert params["distill"]["lambda_ls"] == 0.0 and params["distill"]["lambda_js"] == 0.5
+    md = (root / "tables/table_robustness.md").read_text()
+    assert "robust over" in md or "fragile" in md
+    claims = pd.read_csv(root / "tables/table_claims.csv")
+    assert claims["sweep"].str.match(r"not swept|yes \(\d settings?\)|no: ").all()
+    assert (claims.loc[claims["paper"] == "SHARe-KAN", "sweep"] == "not swept").all()
 
 
 def test_language_tables_show_the_ladder_from_the_metrics(run):

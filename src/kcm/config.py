@@ -7,7 +7,11 @@ the few rules a schema cannot express.
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+import re
+from dataclasses import dataclass
 
 import jsonschema
 
@@ -86,3 +90,90 @@ def check_semantics(config: dict) -> None:
     if retrieval["loop"]["shortlist"] == 1:
         raise ValueError(f"Config key 'retrieval.loop.shortlist' = 1 leaves the large model nothing to re-rank "
                          f"(its answer would always be the small model's); use 0 (whole gallery) or k >= 2. {FIX}")
+    robustness_variants(config)
+
+
+# --------------------------------------------------------------------------- robustness sweep
+
+_SLUG = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One setting of the robustness sweep: `key` (<modality>.<section>.<name>) set to `value`."""
+    key: str
+    value: object
+    slug: str        # the value as a folder name: true, 0.25, 16 ([16]), 4-4 ([4, 4])
+    default: bool    # the configured value itself: the main run, no jobs of its own
+
+    @property
+    def modality(self) -> str:
+        return self.key.split(".")[0]
+
+    @property
+    def folder(self) -> str:
+        """results/<run>/<folder>/: robustness/<axis>/<value>."""
+        return f"robustness/{self.key}/{self.slug}"
+
+
+def value_slug(value) -> str:
+    """A value as a folder name (lists joined by '-', JSON scalars as written)."""
+    if isinstance(value, list):
+        return "-".join(value_slug(v) for v in value)
+    return json.dumps(value).strip('"')
+
+
+def get_key(config: dict, key: str):
+    node = config
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def with_value(config: dict, key: str, value) -> dict:
+    """A deep copy of `config` with `key` (dotted) set to `value`."""
+    out = copy.deepcopy(config)
+    *head, last = key.split(".")
+    node = out
+    for part in head:
+        node = node[part]
+    node[last] = copy.deepcopy(value)
+    return out
+
+
+def robustness_variants(config: dict) -> list[Variant]:
+    """Every (axis, value) of `robustness.axes`, in config order; raises ValueError naming the
+    axis for a key the experiments do not have or two values with one folder name. Whether each
+    value is valid where its key is is the schema's job (the workflow validates every variant)."""
+    variants, seen = [], set()
+    for i, axis in enumerate(config["robustness"]["axes"]):
+        key, where = axis["key"], f"'robustness.axes[{i}]'"
+        if key in seen:
+            raise ValueError(f"Config key {where}: axis {key!r} is listed twice; merge its values. {FIX}")
+        seen.add(key)
+        try:
+            configured = get_key(config, key)
+        except (KeyError, TypeError):
+            modality, section, _ = key.split(".")
+            known = sorted(config[modality].get(section, {})) if isinstance(config[modality].get(section), dict) else []
+            raise ValueError(f"Config key {where}: {key!r} is not an experiment parameter "
+                             f"(keys of {modality}.{section}: {known or 'none: no such section'}). {FIX}") from None
+        slugs = [value_slug(v) for v in axis["values"]]
+        bad = [s for s in slugs if not _SLUG.match(s)]
+        if bad or len(set(slugs)) < len(slugs):
+            raise ValueError(f"Config key {where}: values {axis['values']} must be distinct scalars or lists of "
+                             f"them, each a folder name of letters, digits, '.', '_' or '-' (got {slugs}). {FIX}")
+        variants += [Variant(key, v, s, v == configured) for v, s in zip(axis["values"], slugs)]
+    return variants
+
+
+EXPERIMENT_SECTIONS = ("small", "loop", "distill", "judge")
+
+
+def experiment_params(config: dict, modality: str) -> dict:
+    """The config sections a modality's experiment job reads (its one --params JSON): the small
+    model, the loop, distillation and the judges; language's small model is baseline.text."""
+    sections = {s: config[modality][s] for s in EXPERIMENT_SECTIONS if s in config[modality]}
+    if modality == "language":
+        sections["tfidf"] = config["baseline"]["text"]
+    return sections

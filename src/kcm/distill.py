@@ -28,6 +28,7 @@ class DistillWeights:
     lambda_js: float = 0.5
     temperature: float = 2.0
     eps: float = 0.98
+    teacher: str = "prompted"  # F_l's answers that teach: with F_s's hint in the prompt, or "plain"
 
 
 def soften(probs: torch.Tensor, temperature: float) -> torch.Tensor:

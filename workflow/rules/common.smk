@@ -11,7 +11,15 @@ from snakemake.utils import validate
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 from kcm.codedeps import code_files  # noqa: E402
-from kcm.config import check_semantics, explain  # noqa: E402
+from kcm.config import (  # noqa: E402
+    check_semantics,
+    experiment_params,
+    explain,
+    get_key,
+    robustness_variants,
+    value_slug,
+    with_value,
+)
 
 
 def validate_config(cfg):
@@ -31,6 +39,14 @@ def validate_config(cfg):
 
 
 validate_config(config)
+# The robustness sweep's settings: each one's whole config must be valid too, before any job runs.
+ROBUSTNESS = robustness_variants(config)
+for _variant in ROBUSTNESS:
+    if not _variant.default:
+        try:
+            validate_config(with_value(config, _variant.key, _variant.value))
+        except WorkflowError as err:
+            raise WorkflowError(f"robustness axis {_variant.key} = {_variant.value!r}: {err}") from None
 
 # Every job is CPU-bound (one or two torch threads). `--cores 8` on
 # a 2-core machine would run 8 of them at once, each on a quarter of a core, evicting each
@@ -101,3 +117,15 @@ def with_report(target, outputs):
         return outputs
     shown = "md" if target.kind == "table" else "png"
     return {**outputs, shown: report(outputs[shown], caption=f"../report/{target.caption}", category=target.group)}
+
+
+# The robustness sweep's rules (robustness.smk; ROBUST_* are defined there).
+def robust_params(modality):
+    """The --params of a swept setting's experiment job, from its wildcards."""
+    return lambda wildcards: ROBUST_PARAMS[(f"{modality}.{wildcards.key}", wildcards.value)]
+
+
+def robust_runs(modality, file):
+    """A swept setting's `file` for every seed of its modality (its metrics job's inputs)."""
+    run = f"{ROBUST_DIR}/{modality}.{{key}}/{{value}}/seed{{seed}}/{file}"
+    return lambda wildcards: expand(run, key=wildcards.key, value=wildcards.value, seed=ROBUST_SEEDS[modality])

@@ -6,15 +6,7 @@ LANG_DIR = f"{RESULTS}/language"
 
 
 # The config sections the experiment reads, as one JSON argument.
-LANGUAGE_PARAMS = json.dumps(
-    {
-        "tfidf": config["baseline"]["text"],
-        "loop": LANG["loop"],
-        "distill": LANG["distill"],
-        "judge": LANG["judge"],
-    },
-    sort_keys=True,
-)
+LANGUAGE_PARAMS = json.dumps(experiment_params(config, "language"), sort_keys=True)
 
 
 LARGE_A, LARGE_B = LANG["large_a"], LANG["large_b"]

@@ -40,6 +40,10 @@ SYSTEM_METRICS = {
         "Retrieval metrics over seeds {params.seeds}: R@1/5/10 both directions, calls, routing curves",
     ),
 }
+METRICS_SYSTEMS_SHELL = (
+    "python -m kcm metrics systems --family {params.family} --runs {params.runs}"
+    " {params.extra} --out {output.metrics} --curves {output.curves} > {log} 2>&1"
+)
 for _name, (_family, _dir, _seeds, _extra, _message) in SYSTEM_METRICS.items():
 
     rule:
@@ -67,5 +71,4 @@ for _name, (_family, _dir, _seeds, _extra, _message) in SYSTEM_METRICS.items():
         conda:
             CONDA_ENV
         shell:
-            "python -m kcm metrics systems --family {params.family} --runs {params.runs}"
-            " {params.extra} --out {output.metrics} --curves {output.curves} > {log} 2>&1"
+            METRICS_SYSTEMS_SHELL

@@ -21,6 +21,7 @@ ARTIFACT_PATHS = {
     "share:judges": [rules.share_judges.output[0]],
     "share:edge_facts": [rules.share_edge.output.facts],
     "share:edge_runtime": [rules.share_edge.output.runtime],
+    "robustness:metrics": ROBUST_METRICS,
 }
 
 # Setup blocks: the config facts a table's footer and reference gate need (JSON).
@@ -40,8 +41,14 @@ SETUP = {
     # the small model (for names and the gate)
     "vision": {"small": VIS["small"]},
     "retrieval": {"dataset": RET["dataset"], "large": RET["large"]},
-    # the run's profile, which each claim names
-    "claims": {"run": config["run"]},
+    # the run's profile, which each claim names, and the robustness sweep's axes
+    "claims": {
+        "run": config["run"],
+        "robustness": [
+            {"key": a["key"], "values": [value_slug(v) for v in a["values"]], "configured": value_slug(get_key(config, a["key"]))}
+            for a in config["robustness"]["axes"]
+        ],
+    },
 }
 
 # Named targets: target name -> output files. `rule all` builds every entry; the README lists them.

@@ -4,15 +4,7 @@
 
 RET = config["retrieval"]
 RET_DIR = f"{RESULTS}/retrieval"
-RETRIEVAL_PARAMS = json.dumps(
-    {
-        "small": RET["small"],
-        "loop": RET["loop"],
-        "distill": RET["distill"],
-        "judge": RET["judge"],
-    },
-    sort_keys=True,
-)
+RETRIEVAL_PARAMS = json.dumps(experiment_params(config, "retrieval"), sort_keys=True)
 RETRIEVAL_JUDGES = [f"round0_{kind}_{d}" for kind in ("mlp", "kan") for d in ("i2t", "t2i")] + [
     f"{system}_{d}" for system in ("mcm", "kcm") for d in ("i2t", "t2i")
 ]

@@ -3,15 +3,7 @@
 
 VIS = config["vision"]
 VIS_DIR = f"{RESULTS}/vision"
-VISION_PARAMS = json.dumps(
-    {
-        "small": VIS["small"],
-        "loop": VIS["loop"],
-        "distill": VIS["distill"],
-        "judge": VIS["judge"],
-    },
-    sort_keys=True,
-)
+VISION_PARAMS = json.dumps(experiment_params(config, "vision"), sort_keys=True)
 VISION_JUDGES = [f"round0_{r}" for r in ("mlp", "kan", "mlp_binary", "kan_binary")] + [
     f"lite0_{system}" for system in ("mcm", "kcm")
 ]

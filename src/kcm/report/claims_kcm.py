@@ -228,7 +228,7 @@ def forgetting_row(forgetting: list[dict], ctx: dict) -> dict:
             f"MLP {100 * mean['mlp']['average_forgetting']:.1f} %); learning accuracy KAN − MLP {learn.estimate:+.1f} "
             f"points, CI [{learn.low:+.1f}, {learn.high:+.1f}]")
     return row("KCM", "KANs mitigate catastrophic forgetting", "less forgetting (premise, no number)", ctx["profile"],
-               ctx["forgetting"], ours, ci, verdict, "vision/forgetting/seed*.json")
+               ctx["forgetting"], ours, ci, verdict, "vision/forgetting/seed*.json", sign=-1)
 
 
 def kcm_rows(language: dict, vision: dict, retrieval: dict, forgetting: list[dict], ctx: dict) -> list[dict]:

@@ -112,7 +112,7 @@ def pruning_row(sweep: dict, ctx: dict) -> dict:
             + ", ".join(f"{100 * r['sparsity']:.0f} %: {100 * (r['accuracy'] - dense_acc):+.1f}" for r in pruned) + " points")
     verdict = (INCONCLUSIVE, "no per-head scores") if cost is None else decide(cost, -1, (-40.0,), "share.head")
     return row("SHARe-KAN", "zero-shot magnitude pruning collapses accuracy", "≈ −40 points at 10 % (v1)",
-               ctx["profile"], ctx["share"], ours, cost, verdict, SOURCE)
+               ctx["profile"], ctx["share"], ours, cost, verdict, SOURCE, sign=-1)
 
 
 def share_rows(sweep: dict, ctx: dict) -> list[dict]:

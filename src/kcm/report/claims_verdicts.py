@@ -97,13 +97,14 @@ def unverified(ci: Interval, sign: int, paper: tuple[float, ...], deviation: str
 
 
 def row(paper: str, claim: str, paper_value: str, profile: str, scale: str, ours: str, ci: Interval | None,
-        verdict: tuple[str, str], source: str) -> dict:
-    """One table row; ci None only for a claim that is not testable here."""
+        verdict: tuple[str, str], source: str, sign: int = +1) -> dict:
+    """One table row; ci None only for a claim that is not testable here; `sign`: the side of the
+    no-effect value the paper claims (+1 above, -1 below)."""
     return {"paper": paper, "claim": claim, "paper_value": paper_value, "profile": profile, "scale": scale,
             "ours": ours, "estimate": None if ci is None else ci.estimate,
             "ci": "n/a (not testable here)" if ci is None else ci.text(),
             "ci_low": None if ci is None else ci.low, "ci_high": None if ci is None else ci.high,
-            "null": None if ci is None else ci.null, "verdict": verdict[0], "basis": verdict[1], "source": source}
+            "null": None if ci is None else ci.null, "verdict": verdict[0], "basis": verdict[1], "source": source, "sign": sign}
 
 
 ALPHA = 0.05

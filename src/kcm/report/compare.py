@@ -44,11 +44,15 @@ def flatten_metrics(obj: Any, prefix: str = "") -> Iterator[tuple[str, list[floa
 
 
 def read_metrics(folder: Path) -> dict[str, list[float]]:
-    """{"<file stem>/<key path>": seed values} over every metrics JSON of a results folder."""
+    """{"<file>/<key path>": seed values} over every metrics JSON of a results folder, the
+    robustness sweep's (metrics/robustness/<axis>/<value>.json) included; <file> is the path
+    under metrics/ without .json."""
     if not folder.is_dir():
         raise SystemExit(f"kcm compare: {folder} is not a folder")
-    files = sorted((folder / "metrics").glob("*.json"))
-    metrics = {key: values for path in files for key, values in flatten_metrics(read_json(path), path.stem)}
+    root = folder / "metrics"
+    files = sorted(root.rglob("*.json"))
+    metrics = {key: values for path in files
+               for key, values in flatten_metrics(read_json(path), path.relative_to(root).with_suffix("").as_posix())}
     if not metrics:
         raise SystemExit(f"kcm compare: {folder} has no metrics (expected metrics/*.json with numbers)")
     return metrics

@@ -9,8 +9,9 @@ Input keys name artifacts; the rules resolve them to paths:
 predictions:text_baseline, metrics:text_baseline, card:language, card:vision, card:retrieval,
 metrics:language, curves:language, metrics:vision, runs:forgetting (one JSON per seed),
 metrics:retrieval, curves:retrieval, share:sweep, share:judges, share:edge_facts,
-share:edge_runtime. A key may resolve to several paths (runs:forgetting); a module reads a
-one-path key as `inputs[key][0]`.
+share:edge_runtime, robustness:metrics (one JSON per swept setting,
+metrics/robustness/<axis>/<value>.json; none without axes). A key may resolve to several paths
+(runs:forgetting); a module reads a one-path key as `inputs[key][0]`.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _table(name: str, group: str, inputs: tuple[str, ...], setup: str | None, me
     return Target(name, f"kcm.report.{name}", "table", group, inputs, setup, f"{name}.rst", message)
 
 
-def _figure(name: str, group: str, inputs: tuple[str, ...], message: str) -> Target:
-    return Target(name, f"kcm.report.{name}", "figure", group, inputs, None, f"{name}.rst", message)
+def _figure(name: str, group: str, inputs: tuple[str, ...], message: str, setup: str | None = None) -> Target:
+    return Target(name, f"kcm.report.{name}", "figure", group, inputs, setup, f"{name}.rst", message)
 
 
 def _macros(name: str, group: str, inputs: tuple[str, ...], message: str) -> Target:
@@ -52,6 +53,10 @@ def _macros(name: str, group: str, inputs: tuple[str, ...], message: str) -> Tar
 
 
 LANGUAGE_METRICS = ("metrics:language", "card:language")
+CLAIMS_INPUTS = ("metrics:language", "metrics:vision", "metrics:retrieval", "share:sweep", "runs:forgetting",
+                 "card:language", "card:vision", "card:retrieval")
+# Keys that may resolve to no path: a sweep with no axes has no robustness metrics.
+OPTIONAL = {"robustness:metrics"}
 
 _ALL = [
     _table("table_text_baseline", "Language", ("metrics:text_baseline", "card:language"), "text_baseline",
@@ -86,10 +91,12 @@ _ALL = [
             "Figure: accuracy against storage, every codebook size and precision (SHARe-KAN)"),
     _table("table_operating_points", "Claims", ("metrics:language", "metrics:vision", "metrics:retrieval"), None,
            "Table: KCM vs MCM and KAN vs MLP routers at operating points chosen on validation (matched calls)"),
-    _table("table_claims", "Claims",
-           ("metrics:language", "metrics:vision", "metrics:retrieval", "share:sweep", "runs:forgetting",
-            "card:language", "card:vision", "card:retrieval"), "claims",
+    _table("table_claims", "Claims", CLAIMS_INPUTS + ("robustness:metrics",), "claims",
            "Table: the papers' headline claims against our measurements, with CIs and verdicts"),
+    _table("table_robustness", "Claims", CLAIMS_INPUTS + ("robustness:metrics",), "claims",
+           "Table: each claim's outcome over the robustness sweep (best, worst, robust or fragile)"),
+    _figure("fig_robustness", "Claims", CLAIMS_INPUTS + ("robustness:metrics",),
+            "Figure: tornado plot per claim, the estimate and CI of every swept setting", setup="claims"),
     _macros("macros_language", "Language", ("metrics:language",),
             "LaTeX macros: headline numbers of the language experiment"),
     _macros("macros_vision", "Vision", ("metrics:vision",),
@@ -105,7 +112,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in _ALL}
 def render(name: str, inputs: dict[str, list[Path]], setup: dict | None, outputs: dict[str, Path]) -> None:
     """Render target `name`: check its inputs and outputs against the entry, then call its module."""
     target = TARGETS[name]
-    missing = [k for k in target.inputs if not inputs.get(k)]
+    missing = [k for k in target.inputs if not inputs.get(k) and k not in OPTIONAL]
     unknown = sorted(set(inputs) - set(target.inputs))
     if missing or unknown:
         raise ValueError(f"{name} reads {list(target.inputs)}; missing {missing}, unknown {unknown}")

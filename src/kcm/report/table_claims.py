@@ -15,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from kcm.io import read_json
+from kcm.report import claims_sweep
 from kcm.report.claims_kcm import kcm_rows
 from kcm.report.claims_share import share_rows
 from kcm.report.claims_verdicts import CONTRARY, MEANING, TAXONOMY, word
 from kcm.report.common import markdown_table, split_mode, write_table
 
 SHOWN = {"paper": "paper", "claim": "claim", "paper_value": "paper's number", "profile": "profile", "scale": "scale",
-         "ours": "ours", "ci": "95 % CI", "verdict": "verdict", "basis": "basis", "source": "source"}
+         "ours": "ours", "ci": "95 % CI", "verdict": "verdict", "sweep": "survives the sweep", "basis": "basis", "source": "source"}
 DEVIATIONS = ["language.dataset", "vision.dataset", "retrieval.dataset", "share.task"]
 
 
@@ -57,6 +58,11 @@ def build(language: dict, vision: dict, retrieval: dict, forgetting: list[dict],
     if unknown:
         raise ValueError(f"verdicts outside the taxonomy: {unknown}")
     return pd.DataFrame(rows)
+
+
+SWEEP_NOTE = ("- Survives the sweep: whether the verdict's reading stays the same under every setting of the "
+              "robustness sweep that changes the metrics the claim reads (table_robustness: each setting, its "
+              "outcome and CI; config robustness.axes); not swept where no axis reads it.")
 
 
 def named_deviations(frame: pd.DataFrame) -> list[str]:
@@ -100,14 +106,34 @@ def notes(frame: pd.DataFrame, method: dict, eps: float) -> list[str]:
     ]
 
 
+MODALITIES = ("language", "vision", "retrieval")
+
+
+def load(inputs: dict[str, list[Path]]) -> dict:
+    """build()'s artifacts: the three modalities' metrics, forgetting runs, SHARe sweep, cards."""
+    return {**{m: read_json(inputs[f"metrics:{m}"][0]) for m in MODALITIES},
+            "forgetting": [read_json(p) for p in inputs["runs:forgetting"]], "sweep": read_json(inputs["share:sweep"][0]),
+            "cards": {m: read_json(inputs[f"card:{m}"][0]) for m in MODALITIES}}
+
+
+def claims_over_sweep(inputs: dict[str, list[Path]], setup: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the configured run's claims, the sweep frame of kcm.report.claims_sweep): each swept
+    setting's metrics (metrics/robustness/<axis>/<value>.json) in place of its modality's."""
+    data = load(inputs)
+    default = build(**data, setup=setup)
+    variants = {}
+    for path in inputs.get("robustness:metrics", []):
+        axis, value = path.parent.name, path.stem
+        variants[(axis, value)] = build(**{**data, axis.split(".")[0]: read_json(path)}, setup=setup)
+    return default, claims_sweep.sweep_frame(default, variants)
+
+
 def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
-    language, vision, retrieval = (read_json(inputs[f"metrics:{m}"][0]) for m in ("language", "vision", "retrieval"))
-    cards = {m: read_json(inputs[f"card:{m}"][0]) for m in ("language", "vision", "retrieval")}
-    frame = build(language, vision, retrieval, [read_json(p) for p in inputs["runs:forgetting"]],
-                  read_json(inputs["share:sweep"][0]), cards, setup)
+    frame, sweep = claims_over_sweep(inputs, setup)
+    frame["sweep"] = frame["claim"].map(claims_sweep.survival(sweep))
     shown = frame[list(SHOWN)].rename(columns=SHOWN)
     keys = DEVIATIONS + [k for k in named_deviations(frame) if k not in DEVIATIONS]
-    method = language["comparisons"]["method"]
+    method = read_json(inputs["metrics:language"][0])["comparisons"]["method"]
     markdown = markdown_table("Headline claims of KCM and SHARe-KAN against our measurements", shown,
-                              notes(frame, method, method["eps"]), keys)
+                              notes(frame, method, method["eps"]) + [SWEEP_NOTE], keys)
     write_table(outputs, frame, markdown, digits=None)  # the CSV keeps the numeric CI columns too

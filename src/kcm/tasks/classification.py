@@ -106,7 +106,9 @@ class ClassificationTask(ABC):
 
     def teachers(self, state: SmallState, large: str, asked: dict, judge_probs: dict | None,
                  hard_labels: bool) -> Teachers:
-        large_probs = hinted_rows(self.large[large]["train"], state.train.argmax(1))
+        train = self.large[large]["train"]
+        plain = self.weights.teacher == "plain"  # the robustness sweep's other reading of the teacher
+        large_probs = train["none"] if plain else hinted_rows(train, state.train.argmax(1))
         return Teachers(large_probs, asked[None], None if judge_probs is None else judge_probs[None],
                         hard_large=hard_labels)
 

@@ -48,8 +48,11 @@ class LanguageTask(ClassificationTask):
         ).fit(texts["train"])
         matrices = {s: vectorizer.transform(t) for s, t in texts.items()}
         self.x = matrices  # scipy CSR; rows are taken there, then handed to torch
-        svd = TruncatedSVD(n_components=svd_dim, random_state=seed).fit(matrices["train"])
-        self._judge_features = {s: svd.transform(m).astype(np.float32) for s, m in matrices.items()}
+        if svd_dim:
+            svd = TruncatedSVD(n_components=svd_dim, random_state=seed).fit(matrices["train"])
+            self._judge_features = {s: svd.transform(m).astype(np.float32) for s, m in matrices.items()}
+        else:  # the judge reads F_s's probabilities only
+            self._judge_features = {s: np.zeros((m.shape[0], 0), np.float32) for s, m in matrices.items()}
         self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
         self.ids = {s: self.frames[s]["id"].to_numpy() for s in ("val", "test")}
 

@@ -82,8 +82,11 @@ class VisionTask(ClassificationTask):
         self.small, self.weights = small, weights
         self._labels = {s: f["label"].to_numpy().copy() for s, f in self.frames.items()}
         flat = {s: x.reshape(len(x), -1).astype(np.float32) / 255.0 for s, x in self.images.items()}
-        pca = PCA(n_components=pca_dim, random_state=0).fit(flat["train"])
-        self._judge_features = {s: pca.transform(x).astype(np.float32) for s, x in flat.items()}
+        if pca_dim:
+            pca = PCA(n_components=pca_dim, random_state=0).fit(flat["train"])
+            self._judge_features = {s: pca.transform(x).astype(np.float32) for s, x in flat.items()}
+        else:  # the judge reads F_s's probabilities only
+            self._judge_features = {s: np.zeros((len(x), 0), np.float32) for s, x in flat.items()}
         self.ids = {s: self.frames[s]["id"].to_numpy() for s in ("val", "test")}
 
     def labels(self, split: str) -> np.ndarray:
