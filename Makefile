@@ -18,8 +18,11 @@ RUN_ENV := DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND
 
 .PHONY: all test bench bench-workflow venv lock clean
 
+# After an interrupted run (kill -9) `all` first removes Snakemake's stale lock when no Snakemake
+# process runs here (kcm.stale_lock; on its own line, so its shell's command line names no snakemake).
 all: venv
 	@mkdir -p .tmp
+	@$(RUN_ENV) $(BIN)/python -m kcm.stale_lock
 	$(RUN_ENV) $(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default all $(SNAKEMAKE_ARGS)
 	$(RUN_ENV) $(BIN)/dvc commit --force
 

@@ -27,10 +27,18 @@ def test_schema_defaults_are_the_embedded_default():
     assert validated({}) == validated(load("config.yaml")) == load("config.yaml")
 
 
+# What a user of the paper profile writes in before running: the md5 of each COCO source and the
+# Hugging Face revision (placeholders: no job runs in these tests).
+PAPER_SOURCES = {"data": {"coco_karpathy": {"md5": {p: "0" * 32 for p in ("karpathy", "train2014", "val2014")}},
+                          "huggingface": {"revision": "0" * 40}}}
+
+
 @pytest.mark.parametrize("overlay", ["paper.yaml", "test.yaml"])
 def test_overlays_are_valid_on_top_of_the_default(overlay):
     cfg = load("config.yaml")
     update_config(cfg, load(overlay))
+    if overlay == "paper.yaml":
+        update_config(cfg, copy.deepcopy(PAPER_SOURCES))
     cfg = validated(cfg)
     check_semantics(cfg)
     assert cfg["run"] == overlay.removesuffix(".yaml")
@@ -104,3 +112,33 @@ def test_snakemake_rejects_a_config_file_with_a_wrong_type(tmp_path):
     assert proc.returncode != 0
     assert "'baseline.text.max_features'" in proc.stderr + proc.stdout
     assert not (tmp_path / "results").exists()
+
+
+def test_the_paper_profile_as_shipped_stops_before_any_job_naming_what_to_fill_in(tmp_path):
+    """No verified COCO checksums and no pinned revision ship with config/paper.yaml: the run stops
+    at validation, naming the key and the fix, not hours later inside a download job."""
+    paper = ("--configfile", str(REPO / "config" / "paper.yaml"))
+    proc = snakemake(tmp_path, "all", "-n", *paper, check=False)
+    assert proc.returncode != 0 and "Job stats" not in proc.stdout + proc.stderr
+    assert "'data.coco_karpathy.md5' lacks ['karpathy', 'train2014', 'val2014']" in proc.stdout + proc.stderr
+    md5 = tmp_path / "md5.yaml"
+    md5.write_text(yaml.safe_dump({"data": {"coco_karpathy": PAPER_SOURCES["data"]["coco_karpathy"]}}))
+    proc = snakemake(tmp_path, "all", "-n", *paper, str(md5), check=False)
+    assert proc.returncode != 0 and "'data.huggingface.revision' is empty for the hub dataset 'fancyzhx/ag_news'" in (
+        proc.stdout + proc.stderr)
+    filled = tmp_path / "filled.yaml"
+    filled.write_text(yaml.safe_dump(PAPER_SOURCES))
+    proc = snakemake(tmp_path, "all", "-n", *paper, str(filled))
+    assert "Job stats" in proc.stdout + proc.stderr
+
+
+def test_only_the_known_coco_sources_take_a_checksum():
+    message = error_for({"data": {"coco_karpathy": {"md5": {"val2017": "0" * 32}}}})
+    assert "'data.coco_karpathy.md5.val2017'" in message and "['karpathy', 'train2014', 'val2014']" in message
+
+
+@pytest.mark.parametrize("path", ["parquet", "{folder}"])
+def test_a_loader_or_a_local_folder_needs_no_revision(tmp_path, path):
+    cfg = validated({"language": {"dataset": "huggingface"}, "baseline": {"text": {"fields": ["text"]}},
+                     "data": {"huggingface": {"path": path.format(folder=tmp_path)}}})
+    check_semantics(cfg)

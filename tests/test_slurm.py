@@ -31,7 +31,9 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from slurm_run import PROFILE, profile, requested
+from test_config import PAPER_SOURCES
 from workflow_runner import REPO, TEST_CONFIG, planned_jobs, result_files, snakemake
 
 pytestmark = pytest.mark.slow
@@ -110,5 +112,8 @@ def test_profile_names_only_rules_of_the_workflow(tmp_path):
     """Runs without Slurm: a misspelt rule in set-resources would be silently ignored."""
     rules = set(snakemake(tmp_path, "--list-rules").stdout.split())
     assert set(profile()["set-resources"]) <= rules
-    dry = snakemake(tmp_path, "all", "-n", "--profile", str(PROFILE), "--configfile", str(REPO / "config" / "paper.yaml"))
+    filled = tmp_path / "sources.yaml"  # what a user writes in first (test_config.PAPER_SOURCES)
+    filled.write_text(yaml.safe_dump(PAPER_SOURCES))
+    dry = snakemake(tmp_path, "all", "-n", "--profile", str(PROFILE), "--configfile", str(REPO / "config" / "paper.yaml"),
+                    str(filled))
     assert "large_language_a" in planned_jobs(dry)

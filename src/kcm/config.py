@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import jsonschema
 
@@ -90,7 +91,36 @@ def check_semantics(config: dict) -> None:
     if retrieval["loop"]["shortlist"] == 1:
         raise ValueError(f"Config key 'retrieval.loop.shortlist' = 1 leaves the large model nothing to re-rank "
                          f"(its answer would always be the small model's); use 0 (whole gallery) or k >= 2. {FIX}")
+    check_paper_sources(config)
     robustness_variants(config)
+
+
+COCO_SOURCES = ("karpathy", "train2014", "val2014")
+# `datasets`' packaged loaders: a path naming one reads local files (data_files), not the hub.
+HF_LOADERS = {"csv", "json", "parquet", "text", "arrow", "pandas"}
+
+
+def check_paper_sources(config: dict) -> None:
+    """What a download needs to be checked and reproducible, before any job: the md5 of every COCO
+    source, and a pinned revision for a Hugging Face hub dataset (a loader or a local folder has
+    none). Raises ValueError naming the key and the fix."""
+    if config["retrieval"]["dataset"] == "coco_karpathy":
+        md5 = config["data"]["coco_karpathy"]["md5"]
+        missing = [part for part in COCO_SOURCES if not md5.get(part)]
+        if missing:
+            raise ValueError(
+                f"Config key 'data.coco_karpathy.md5' lacks {missing}: retrieval.dataset is coco_karpathy, whose "
+                "downloads are md5-checked, and this project ships no verified checksums (the values in circulation "
+                "are in kcm.data.coco_karpathy.PUBLISHED_MD5_UNVERIFIED). Write the md5 you trust for each, e.g. "
+                f"md5: {{karpathy: <32 hex>, train2014: <32 hex>, val2014: <32 hex>}}. {FIX}")
+    hf = config["data"]["huggingface"]
+    path = hf["path"]
+    hub = path and path not in HF_LOADERS and not Path(path).exists()
+    if config["language"]["dataset"] == "huggingface" and hub and not hf["revision"]:
+        raise ValueError(
+            f"Config key 'data.huggingface.revision' is empty for the hub dataset {path!r}: without a pinned commit "
+            "a rerun may read other data. Set it to the commit you use (the hub's dataset page lists them, or "
+            f"huggingface_hub.HfApi().dataset_info({path!r}).sha). {FIX}")
 
 
 # --------------------------------------------------------------------------- robustness sweep
