@@ -91,18 +91,22 @@ def summary(sweep: pd.DataFrame) -> pd.DataFrame:
         support = [_setting(r) for r in group.itertuples() if r.reading in SUPPORT]
         same = SAME_AS.get(default.reading, default.reading)
         changed = [f"{r.reading} at {_setting(r)}" for r in swept.itertuples() if SAME_AS.get(r.reading, r.reading) != same]
-        verdict = ("not swept" if swept.empty else
-                   f"fragile: {'; '.join(changed)}" if changed else f"robust over {len(swept)} setting{'s' * (len(swept) > 1)}")
+        verdict = "not swept" if swept.empty else "fragile" if changed else "robust"
+        detail = {"not swept": verdict, "fragile": f"fragile: {'; '.join(changed)}",
+                  "robust": f"robust over {len(swept)} setting{'s' * (len(swept) > 1)}"}[verdict]
         out.append({"claim": claim, "default": _outcome(default), "best": _outcome(best), "best_setting": _setting(best),
                     "worst": _outcome(worst), "worst_setting": _setting(worst), "settings": len(swept),
-                    "paper_side": "; ".join(support) if support else "none",
-                    "sweep_verdict": verdict.split(":")[0].split(" over")[0], "detail": verdict})
+                    "paper_side": "; ".join(support) if support else "none", "sweep_verdict": verdict,
+                    "changes": "; ".join(changed), "detail": detail})
     return pd.DataFrame(out)
 
 
 def survival(sweep: pd.DataFrame) -> dict[str, str]:
     """claim -> the claims table's sweep column: does its verdict survive the sweep?"""
-    return {r["claim"]: ("not swept" if r["settings"] == 0 else
-                         f"yes ({r['settings']} setting{'s' * (r['settings'] > 1)})" if r["sweep_verdict"] == "robust" else
-                         f"no: {r['detail'].split(': ', 1)[1]}")
-            for r in summary(sweep).to_dict("records")}
+    def cell(r: dict) -> str:
+        if r["sweep_verdict"] == "not swept":
+            return "not swept"
+        n = f"{r['settings']} setting{'s' * (r['settings'] > 1)}"
+        return f"yes ({n})" if r["sweep_verdict"] == "robust" else f"no: {r['changes']}"
+
+    return {r["claim"]: cell(r) for r in summary(sweep).to_dict("records")}

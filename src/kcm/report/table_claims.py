@@ -116,10 +116,12 @@ def load(inputs: dict[str, list[Path]]) -> dict:
             "cards": {m: read_json(inputs[f"card:{m}"][0]) for m in MODALITIES}}
 
 
-def claims_over_sweep(inputs: dict[str, list[Path]], setup: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def claims_over_sweep(inputs: dict[str, list[Path]], setup: dict, data: dict | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the configured run's claims, the sweep frame of kcm.report.claims_sweep): each swept
-    setting's metrics (metrics/robustness/<axis>/<value>.json) in place of its modality's."""
-    data = load(inputs)
+    setting's metrics (metrics/robustness/<axis>/<value>.json) in place of its modality's.
+    `data`: load(inputs), where the caller has it already."""
+    data = load(inputs) if data is None else data
     default = build(**data, setup=setup)
     variants = {}
     for path in inputs.get("robustness:metrics", []):
@@ -129,11 +131,12 @@ def claims_over_sweep(inputs: dict[str, list[Path]], setup: dict) -> tuple[pd.Da
 
 
 def render(inputs: dict[str, list[Path]], setup: dict, outputs: dict[str, Path]) -> None:
-    frame, sweep = claims_over_sweep(inputs, setup)
+    data = load(inputs)
+    frame, sweep = claims_over_sweep(inputs, setup, data)
     frame["sweep"] = frame["claim"].map(claims_sweep.survival(sweep))
     shown = frame[list(SHOWN)].rename(columns=SHOWN)
     keys = DEVIATIONS + [k for k in named_deviations(frame) if k not in DEVIATIONS]
-    method = read_json(inputs["metrics:language"][0])["comparisons"]["method"]
+    method = data["language"]["comparisons"]["method"]
     markdown = markdown_table("Headline claims of KCM and SHARe-KAN against our measurements", shown,
                               notes(frame, method, method["eps"]) + [SWEEP_NOTE], keys)
     write_table(outputs, frame, markdown, digits=None)  # the CSV keeps the numeric CI columns too
