@@ -163,4 +163,5 @@ def test_caches_and_downloads_go_where_cache_dir_says_and_cifar_can_come_from_a_
     assert f"--downloads {shared}/downloads" in dag["data_coco_karpathy"]
     assert f"--cache-dir {shared}/huggingface/datasets" in dag["data_huggingface"]
     assert job_environment(REPO / "Snakefile", tmp_path / "work", *configs) == {
-        "XDG_CACHE_HOME": str(shared), "HF_HOME": str(shared / "huggingface"), "TORCH_HOME": str(shared / "torch")}
+        "XDG_CACHE_HOME": str(shared), "HF_HOME": str(shared / "huggingface"), "TORCH_HOME": str(shared / "torch"),
+        "KCM_ALLOW_CPU": "0"}  # the paper profile: GPU jobs refuse CPU (kcm.device)

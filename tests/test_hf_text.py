@@ -110,3 +110,23 @@ def test_bad_sources_fail_with_the_fix(tmp_path, parquet_source):
     with pytest.raises(ValueError, match=r"sailing.*splits_to_use"):
         build(tmp_path / "o", {"train": str(rare)}, cache, splits_to_use=["train"])
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_bare_number_labels_are_refused_until_named(tmp_path, parquet_source):
+    """Integer labels without ClassLabel names stop at the data build with the key to set (before,
+    they reached large_language_b and failed there); named, the names and descriptions reach
+    the card that the prompts read."""
+    with pytest.raises(ValueError, match=r"bare numbers.*data\.huggingface\.label_names.*\['0', '1', '2', '3', '4'\]"):
+        build(tmp_path / "a", parquet_source, tmp_path / "cache", label_field="stars")
+    assert not (tmp_path / "a" / "card.json").exists()
+    names = ["one star", "two stars", "three stars", "four stars", "five stars"]
+    with pytest.raises(ValueError, match="label_names has 2 names"):
+        build(tmp_path / "a", parquet_source, tmp_path / "cache", label_field="stars", label_names=names[:2])
+    with pytest.raises(ValueError, match=r"label_descriptions names \['six stars'\]"):
+        build(tmp_path / "a", parquet_source, tmp_path / "cache", label_field="stars", label_names=names,
+              label_descriptions={"six stars": "off the scale"})
+    card = build(tmp_path / "a", parquet_source, tmp_path / "cache", label_field="stars", label_names=names,
+                 label_descriptions={"five stars": "the best there is"})
+    assert card["classes"] == names and card["descriptions"] == {"five stars": "the best there is"}
+    train = pd.read_parquet(tmp_path / "a" / "train.parquet")
+    assert (train["label_name"] == [names[k] for k in train["label"]]).all()

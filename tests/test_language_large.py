@@ -50,9 +50,14 @@ def test_zero_shot_probabilities_are_softmaxed_cosines():
     np.testing.assert_allclose(probs.sum(1), 1.0)
     assert probs.argmax(1).tolist() == [0, 1]
     np.testing.assert_allclose(np.log(probs[1, 1] / probs[1, 0]), 10.0 * (0.8 - 0.6), rtol=1e-6)
-    assert ll.prompt_texts(["tech"]) == ["A news headline about technology, computers, the internet and gadgets."]
-    with pytest.raises(KeyError, match="description"):
-        ll.prompt_texts(["weather"])
+    bbc = {"classes": ["sports", "tech"], "descriptions": {"sports": "sport, matches, teams and athletes",
+                                                         "tech": "technology, computers, the internet and gadgets"}}
+    assert ll.prompt_texts(bbc)[1] == "A news headline about technology, computers, the internet and gadgets."
+    # a dataset without descriptions prompts with its class names, through the configured template
+    assert ll.prompt_texts({"classes": ["World", "Sci/Tech"], "descriptions": {}}, "News about {description}.") == [
+        "News about World.", "News about Sci/Tech."]
+    assert ll.descriptions_for({"classes": ["a", "b"], "descriptions": {"b": "bee"}}) == {"a": "a", "b": "bee"}
+    assert ll.descriptions_for({"classes": ["a", "b"]}) is None  # the LLM then lists the names only
 
 
 def test_out_of_fold_hints_are_weaker_than_in_sample_predictions():
@@ -71,3 +76,35 @@ def test_long_table_has_one_row_per_sample_and_variant():
     frame = lo.to_frame(["a", "b"], "val", probs)
     assert len(frame) == 4 and list(frame.columns) == ["id", "split", "variant", "prob_0", "prob_1", "prob_2"]
     assert frame.loc[frame["variant"] == "hint_0", "prob_0"].tolist() == [1.0, 1.0]
+
+
+def materialised(features, n_classes):
+    """The old vision inputs: every hint variant as its own (N, F + K) copy."""
+    out = {"none": np.concatenate([features, np.zeros((len(features), n_classes))], axis=1)}
+    for k in range(n_classes):
+        out[f"hint_{k}"] = np.concatenate([features, np.eye(n_classes)[np.full(len(features), k)]], axis=1)
+    return out
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_one_hot_hint_head_equals_the_materialised_hint_copies(n_classes):
+    """The vision head scores hint k as plain logits + the hint's weight column: the same
+    probabilities as fitting and scoring the K + 1 materialised copies, out-of-fold rows included,
+    with a class absent from training (probability 0 in both)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, n_classes - 1 if n_classes > 2 else 2, 120)  # n_classes 4: class 3 never seen
+    features = rng.normal(size=(120, 6)) + labels[:, None]
+    hints = np.where(rng.random(120) < 0.7, labels, rng.integers(0, n_classes, 120))
+    test = rng.normal(size=(30, 6))
+    one_hot = lo.head_outputs({"train": lo.OneHotHintInputs(features, n_classes),
+                               "test": lo.OneHotHintInputs(test, n_classes)}, labels, hints, 1.0, 3, 0)
+    copies = lo.head_outputs({"train": lo.VariantInputs(materialised(features, n_classes)),
+                              "test": lo.VariantInputs(materialised(test, n_classes))}, labels, hints, 1.0, 3, 0)
+    assert one_hot.keys() == copies.keys() and one_hot["test"].keys() == copies["test"].keys()
+    for split in copies:
+        for name in copies[split]:
+            np.testing.assert_allclose(one_hot[split][name], copies[split][name], rtol=0, atol=1e-9)
+    assert len(copies["test"]) == n_classes + 1
+    if n_classes == 4:
+        assert (one_hot["test"]["hint_3"][:, 3] == 0).all()
+    assert not np.allclose(one_hot["test"]["hint_0"], one_hot["test"]["none"])  # the hint moves the answer

@@ -5,7 +5,7 @@ large B, through the same rules and tables as the embedded default."""
 import pandas as pd
 import pytest
 import yaml
-from test_hf_classifier import make_tiny_bert, tiny_frame
+from test_hf_classifier import CLASSES, make_tiny_bert, tiny_frame
 from test_hf_instruct_llm import make_tiny_lm
 from workflow_runner import snakemake
 
@@ -26,7 +26,8 @@ def paper_run(tmp_path_factory):
         "run": "test_paper",
         "offline": True,
         "data": {"huggingface": {"path": "parquet", "data_files": {"train": str(source / "train.parquet")},
-                                 "splits": ["train"], "text_fields": ["text"], "label_field": "label"}},
+                                 "splits": ["train"], "text_fields": ["text"], "label_field": "label",
+                                 "label_names": CLASSES}},  # integer labels: bare numbers are refused
         "baseline": {"text": {"fields": ["text"]}},
         "language": {
             "dataset": "huggingface",
@@ -58,6 +59,7 @@ def test_tables_name_the_paper_models_and_their_deviations(paper_run):
     results, _ = paper_run
     card = pd.read_parquet(results / "data/huggingface/train.parquet")
     assert set(card.columns) >= {"id", "label", "label_name", "text"}
+    assert sorted(set(card["label_name"])) == sorted(CLASSES)  # the configured names, not "0", "1", "2"
     large_a = pd.read_parquet(results / "language/large_a.parquet")
     assert set(large_a["variant"]) == {"none", "hint_0", "hint_1", "hint_2"}
     md = (results / "tables/table_language.md").read_text()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-CACHE_VARIABLES = ("XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME")
+JOB_VARIABLES = ("XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME", "KCM_ALLOW_CPU")
 
 
 def _lines(snakefile: Path, workdir: Path, *configfiles: Path) -> list[dict]:
@@ -29,7 +29,7 @@ def jobs(snakefile: Path, workdir: Path, *configfiles: Path) -> list[dict]:
 
 
 def job_environment(snakefile: Path, workdir: Path, *configfiles: Path) -> dict[str, str | None]:
-    """The cache variables every job inherits (the workflow sets them when it loads)."""
+    """The cache and device-policy variables every job inherits (the workflow sets them when it loads)."""
     return next(line["environment"] for line in _lines(snakefile, workdir, *configfiles) if "environment" in line)
 
 
@@ -54,7 +54,7 @@ def _main(snakefile: str, workdir: str, *configfiles: str) -> None:
         workflow.dag_settings = dag_settings
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
         workflow._build_dag()
-        print(json.dumps({"environment": {name: os.environ.get(name) for name in CACHE_VARIABLES}}))
+        print(json.dumps({"environment": {name: os.environ.get(name) for name in JOB_VARIABLES}}))
         for job in workflow.dag.jobs:
             print(json.dumps({
                 "rule": job.rule.name,

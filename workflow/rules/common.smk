@@ -79,6 +79,7 @@ _job_env = {
     "XDG_CACHE_HOME": str(_cache),
     "HF_HOME": str(_cache / "huggingface"),  # transformers, datasets, huggingface_hub, open_clip's weights
     "TORCH_HOME": str(_cache / "torch"),  # torch.hub
+    "KCM_ALLOW_CPU": "1" if config["allow_cpu"] else "0",  # kcm.device: GPU jobs refuse CPU unless allowed
 }
 _job_defaults = {
     "MPLBACKEND": "Agg",

@@ -95,7 +95,7 @@ rule large_language_a:
 # local or behind an OpenAI-compatible endpoint.
 if LARGE_B["kind"] == "minilm_zero_shot":
     LARGE_B_INPUT = {"features": rules.features_language.output[0]}
-    LARGE_B_CMD = "zero-shot --features {input.features} --scale {params.scale}"
+    LARGE_B_CMD = "zero-shot --features {input.features} --scale {params.scale} --prompt {params.prompt:q}"
 else:
     LARGE_B_INPUT = {}
     LARGE_B_CMD = f"{LARGE_B['kind']} --spec {{params.spec:q}} {OFFLINE_FLAG}"
@@ -113,6 +113,7 @@ rule large_language_b:
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         scale=LARGE_B["scale"],
+        prompt=lambda wildcards: LARGE_B["prompt"],  # a function: its {description} is not a wildcard
         tfidf=json.dumps(config["baseline"]["text"], sort_keys=True),
         spec=lambda wildcards: json.dumps(LARGE_B[LARGE_B["kind"]] if LARGE_B["kind"] != "minilm_zero_shot" else {}, sort_keys=True),
     priority: PRIORITY["inputs"]

@@ -25,6 +25,17 @@ SOURCE = {
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(0-9])")
 
 
+# The classes' descriptions (the zero-shot prompts and the LLM's category list read them from the
+# data card, as a Hugging Face dataset's come from data.huggingface.label_descriptions).
+DESCRIPTIONS = {
+    "business": "business, companies, markets and the economy",
+    "entertainment": "entertainment, film, music, television and celebrities",
+    "politics": "politics, government, parties and elections",
+    "sports": "sport, matches, teams and athletes",
+    "tech": "technology, computers, the internet and gadgets",
+}
+
+
 @dataclass(frozen=True)
 class RawCorpus:
     frame: pd.DataFrame  # one row per unique article, in a stable order

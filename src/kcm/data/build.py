@@ -74,6 +74,7 @@ def build_bbc(out: Path, *, seed: int, fractions: dict[str, float], max_per_clas
         "dataset": "bbc",
         "source": bbc.SOURCE,
         "classes": corpus.classes,
+        "descriptions": {c: bbc.DESCRIPTIONS[c] for c in corpus.classes},
         "n_source_files": corpus.n_files,
         "n_duplicates_dropped": corpus.n_duplicates_dropped,
         "n_samples": len(frame),

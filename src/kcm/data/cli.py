@@ -32,6 +32,7 @@ def _huggingface(args: argparse.Namespace) -> None:
         text_fields=spec["text_fields"], label_field=spec["label_field"], splits_to_use=spec["splits"],
         seed=args.seed, fractions=spec["fractions"], max_per_class=spec["max_per_class"],
         revision=spec["revision"], licence=spec["licence"], citation=spec["citation"], cache_dir=args.cache_dir,
+        label_names=spec["label_names"], label_descriptions=spec["label_descriptions"],
     )
     log.info("%s: %d samples, %d classes -> %s", spec["path"], card["n_samples"], len(card["classes"]), args.out)
 

@@ -63,8 +63,10 @@ def _class_names(parts: dict, label_field: str) -> list[str] | None:
     return names
 
 
-def pool(parts: dict, splits_to_use: list[str], text_fields: list[str], label_field: str) -> tuple[pd.DataFrame, list[str], int, bool]:
-    """One frame over the chosen source splits.
+def pool(parts: dict, splits_to_use: list[str], text_fields: list[str], label_field: str,
+         label_names: list[str] | None = None) -> tuple[pd.DataFrame, list[str], int, bool]:
+    """One frame over the chosen source splits. `label_names` (config) name the classes in label
+    order: the ClassLabel order, or the sorted label values.
 
     Returns (frame with id/label/label_name/texts, classes, unlabelled rows dropped, whether the
     class names come from a ClassLabel feature).
@@ -102,9 +104,34 @@ def pool(parts: dict, splits_to_use: list[str], text_fields: list[str], label_fi
         values = sorted(frame["raw"].unique().tolist(), key=lambda v: (str(type(v)), v))
         classes = [str(v) for v in values]
         frame["label"] = frame["raw"].map({v: i for i, v in enumerate(values)}).astype("int64")
+    classes = named_classes(classes, label_names)
     frame["label_name"] = [classes[i] for i in frame["label"]]
     frame = frame[["id", "label", "label_name", *text_fields]]
     return frame, classes, int((~labelled).sum()), names is not None
+
+
+def named_classes(classes: list[str], label_names: list[str] | None) -> list[str]:
+    """The class names prompts and tables read. Bare numbers (integer labels without ClassLabel
+    names) are refused: a zero-shot prompt or an LLM would be scoring the word "0"."""
+    if label_names is not None:
+        if len(label_names) != len(classes) or len(set(label_names)) != len(label_names):
+            raise ValueError(f"data.huggingface.label_names has {len(label_names)} names {label_names} for "
+                             f"{len(classes)} classes {classes}: give one distinct name per class, in label order")
+        return list(label_names)
+    bare = [c for c in classes if c.strip().lstrip("-").isdigit()]
+    if bare:
+        raise ValueError(f"the classes {classes} are bare numbers, which no prompt can name: set "
+                         f"data.huggingface.label_names to the class names in label order ({len(classes)} names, "
+                         f"for the label values {classes})")
+    return classes
+
+
+def check_descriptions(descriptions: dict[str, str], classes: list[str]) -> dict[str, str]:
+    unknown = sorted(set(descriptions) - set(classes))
+    if unknown:
+        raise ValueError(f"data.huggingface.label_descriptions names {unknown}, which are not classes of the "
+                         f"dataset {classes}: key the descriptions by class name")
+    return {c: descriptions[c] for c in classes if c in descriptions}
 
 
 def check_classes(frame: pd.DataFrame, classes: list[str], fractions: dict[str, float], max_per_class: int | None) -> None:
@@ -156,13 +183,16 @@ def build_hf_text(
     licence: str | None = None,
     citation: str | None = None,
     cache_dir: Path | None = None,
+    label_names: list[str] | None = None,
+    label_descriptions: dict[str, str] | None = None,
 ) -> dict:
     """Write the dataset folder `out` (same format as `build_bbc`) and return its card."""
     import datasets
 
     text_fields = list(text_fields)
     parts = load_source(path, name, data_files, revision, cache_dir)
-    pooled, classes, n_unlabelled, from_feature = pool(parts, list(splits_to_use), text_fields, label_field)
+    pooled, classes, n_unlabelled, from_feature = pool(parts, list(splits_to_use), text_fields, label_field, label_names)
+    descriptions = check_descriptions(label_descriptions or {}, classes)
     # Identical texts in two source splits would leak from train into test after re-splitting.
     unique = pooled[~pooled.duplicated(subset=text_fields, keep="first")].reset_index(drop=True)
     frame = subsample_per_class(unique, max_per_class, seed)
@@ -195,6 +225,7 @@ def build_hf_text(
             "datasets_fingerprints": {s: parts[s]._fingerprint for s in splits_to_use},
         },
         "classes": classes,
+        "descriptions": descriptions,
         # The shared card layout counts source items as "files" (one BBC file = one sample);
         # here they are the labelled rows of the pooled source splits.
         "n_source_files": len(pooled),

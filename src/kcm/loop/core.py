@@ -35,6 +35,7 @@ judge names and history keys.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -53,6 +54,8 @@ from kcm.loop.routers import (
     router_confidences,
 )
 from kcm.metrics import route_to_large
+
+log = logging.getLogger(__name__)
 
 SYSTEMS = ("small", "large", "d", "kd", "mcm", "kcm")
 LOOP_SYSTEMS = {"d": "max_softmax", "kd": "max_softmax", "mcm": "mlp", "kcm": "kan"}  # system -> its router
@@ -233,6 +236,7 @@ def run_all(task: Task, cfg: LoopConfig, seed: int) -> tuple[list[dict], dict, d
     judges worth keeping (round-0 routers, final MCM/KCM judges) and each kept judge's test inputs
     and targets {name: (x, y)} (what compressing a judge is evaluated on).
     """
+    log.info("judges and routers: cpu (by design: they are a few thousand parameters)")
     state0 = train_small(task, task.no_teachers(), cfg, seed)
     judges0 = {name: fit_judges(task, state0, name, cfg, seed) for name in task.judge_routers}
     kept, tests = {}, {}

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import StratifiedKFold
 
+from kcm import device as kcm_device
 from kcm.baselines.text_tfidf import input_text
 from kcm.text_hints import variants
 
@@ -35,10 +36,6 @@ class FineTuneParams:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     device: str | None = None  # None: CUDA if available, else CPU
-
-
-def pick_device(device: str | None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def load_tokenizer(model_id: str, offline: bool):
@@ -71,7 +68,7 @@ def fine_tune(texts: list[str], labels: np.ndarray, *, model_id: str, n_classes:
         get_linear_schedule_with_warmup,
     )
 
-    device = pick_device(params.device)
+    device = kcm_device.pick(params.device)
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)  # the new head's initialisation and dropout

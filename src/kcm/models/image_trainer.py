@@ -25,12 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kcm import device as kcm_device
 from kcm.distill import DistillWeights, kcm_loss
 from kcm.models.softmax_regression import Teachers
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return kcm_device.pick(device)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:

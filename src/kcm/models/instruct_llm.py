@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kcm import device as kcm_device
 from kcm.baselines.text_tfidf import input_text
 
 INSTRUCTION = "Classify the text into exactly one of these categories:"
@@ -103,7 +104,7 @@ class LocalScorer:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=offline)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = kcm_device.pick(device)
         self.model = AutoModelForCausalLM.from_pretrained(
             model_id, local_files_only=offline, dtype=getattr(torch, dtype)
         ).to(self.device).eval()

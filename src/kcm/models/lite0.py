@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kcm import device as kcm_device
+
 ARCH = "tf_efficientnet_lite0"
 IMAGE_SIZE = 224
 FEATURE_DIM = 1280
@@ -100,7 +102,7 @@ class Lite0Features:
 
     def __init__(self, weights_path: str | Path | None = None, device: str | torch.device | None = None,
                  batch_size: int = 16):
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = kcm_device.pick(device)
         self.batch_size = batch_size  # encode's default
         # channels_last: the layout oneDNN's depthwise convolutions are fastest in (DESIGN: ≈ 54 img/s).
         self.model = load_lite0(weights_path).to(self.device, memory_format=torch.channels_last)

@@ -30,7 +30,7 @@ def _large(args: argparse.Namespace) -> None:
 
     large.build(args.kind, args.data, args.out, tfidf=json.loads(args.tfidf), features=args.features,
                 spec=json.loads(args.spec), template=args.template, C=args.C, folds=args.folds, seed=args.seed,
-                scale=args.scale, offline=args.offline)
+                scale=args.scale, prompt=args.prompt or large.PROMPT, offline=args.offline)
     log.info("large language model (%s) outputs -> %s", args.kind, args.out)
 
 
@@ -62,6 +62,7 @@ def register(verbs, groups) -> None:
     lang.add_argument("--folds", type=int, default=5, help="head: folds for out-of-fold train outputs")
     lang.add_argument("--seed", type=int, default=0)
     lang.add_argument("--scale", type=float, default=50.0, help="zero-shot: logit scale on cosines")
+    lang.add_argument("--prompt", help="zero-shot: prompt template with {description} (default: kcm.tasks.language.large.PROMPT)")
     lang.set_defaults(func=_large)
 
     experiment_verb(groups, "language", "tfidf, loop, distill, judge",

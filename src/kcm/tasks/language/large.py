@@ -5,7 +5,8 @@
   hints are out-of-fold predictions (5-fold) of the small model on the training split, so the
   head learns how far to trust a hint of realistic quality, not a hint that is always right.
 - Large B ("ChatGPT" stand-in): the same encoder used zero-shot through prompts, no training:
-  logits = scale * cos(text, "A news headline about <label description>.").
+  logits = scale * cos(text, prompt), the prompt `language.large_b.prompt` ("A news headline about
+  <class description>.") with the data card's class descriptions.
 
 Both give probabilities for every sample and prompt variant (plain, and hinted with each
 class), cached once (`kcm.large_outputs`), so routing sweeps and distillation rounds never
@@ -29,14 +30,7 @@ from kcm.tasks.language import features as language_features
 
 log = logging.getLogger(__name__)
 
-LABEL_DESCRIPTIONS = {
-    "business": "business, companies, markets and the economy",
-    "entertainment": "entertainment, film, music, television and celebrities",
-    "politics": "politics, government, parties and elections",
-    "sports": "sport, matches, teams and athletes",
-    "tech": "technology, computers, the internet and gadgets",
-}
-PROMPT = "A news headline about {description}."
+PROMPT = "A news headline about {description}."  # language.large_b.prompt's default
 
 
 def out_of_fold_small_predictions(train: pd.DataFrame, params: TfidfParams, seed: int, folds: int = 5) -> np.ndarray:
@@ -45,18 +39,17 @@ def out_of_fold_small_predictions(train: pd.DataFrame, params: TfidfParams, seed
     return cross_val_predict(pipeline(params), input_text(train, params.fields), train["label"].to_numpy(), cv=cv)
 
 
-def descriptions_for(classes: list[str]) -> dict[str, str] | None:
-    """Label descriptions for an instruction LLM's prompt, when every class has one."""
-    if all(c in LABEL_DESCRIPTIONS for c in classes):
-        return {c: LABEL_DESCRIPTIONS[c] for c in classes}
-    return None
+def descriptions_for(card: dict) -> dict[str, str] | None:
+    """The classes' descriptions from the data card (a class without one is described by its
+    name), or None when the dataset gives none (the LLM then lists the class names only)."""
+    given = card.get("descriptions") or {}
+    return {c: given.get(c, c) for c in card["classes"]} if given else None
 
 
-def prompt_texts(classes: list[str]) -> list[str]:
-    missing = [c for c in classes if c not in LABEL_DESCRIPTIONS]
-    if missing:
-        raise KeyError(f"no label description for classes {missing}")
-    return [PROMPT.format(description=LABEL_DESCRIPTIONS[c]) for c in classes]
+def prompt_texts(card: dict, template: str = PROMPT) -> list[str]:
+    """One zero-shot prompt per class, in class order."""
+    descriptions = descriptions_for(card) or {c: c for c in card["classes"]}
+    return [template.format(description=descriptions[c]) for c in card["classes"]]
 
 
 def zero_shot_probs(arrays: dict[str, np.ndarray], prompt_embeddings: np.ndarray, scale: float) -> dict[str, np.ndarray]:
@@ -71,7 +64,7 @@ def zero_shot_probs(arrays: dict[str, np.ndarray], prompt_embeddings: np.ndarray
 
 def build(kind: str, data_dir: Path, out: Path, *, tfidf: dict, features: Path | None = None, spec: dict | None = None,
           template: str = "", C: float = 10.0, folds: int = 5, seed: int = 0, scale: float = 50.0,
-          offline: bool = False) -> None:
+          prompt: str = PROMPT, offline: bool = False) -> None:
     """One large model's probabilities on every split and prompt variant (train rows out-of-fold
     for trained models), written as `kcm.large_outputs` tables. kind: large A = head | finetune,
     large B = zero-shot | llm | endpoint; `tfidf` is the small model's config section (its
@@ -84,8 +77,8 @@ def build(kind: str, data_dir: Path, out: Path, *, tfidf: dict, features: Path |
     if kind in ("head", "finetune"):
         hints = out_of_fold_small_predictions(frames["train"], params, seed, folds)
     if kind == "head":
-        arrays = {s: language_features.load(features, s, f["id"]) for s, f in frames.items()}
-        probs = large_outputs.head_outputs(arrays, frames["train"]["label"].to_numpy(), hints, C, folds, seed)
+        inputs = {s: large_outputs.VariantInputs(language_features.load(features, s, f["id"])) for s, f in frames.items()}
+        probs = large_outputs.head_outputs(inputs, frames["train"]["label"].to_numpy(), hints, C, folds, seed)
     elif kind == "finetune":
         from kcm.models import hf_classifier
 
@@ -100,7 +93,7 @@ def build(kind: str, data_dir: Path, out: Path, *, tfidf: dict, features: Path |
 
         probs = instruct_llm.prompted_outputs(
             frames, fields=params.fields, classes=card["classes"],
-            descriptions=descriptions_for(card["classes"]), model_id=spec["model_id"],
+            descriptions=descriptions_for(card), model_id=spec["model_id"],
             offline=offline, batch_size=spec["batch_size"], max_length=spec["max_length"], dtype=spec["dtype"],
         )
     elif kind == "endpoint":
@@ -108,7 +101,7 @@ def build(kind: str, data_dir: Path, out: Path, *, tfidf: dict, features: Path |
 
         probs, report = instruct_llm.prompted_outputs_api(
             frames, fields=params.fields, classes=card["classes"],
-            descriptions=descriptions_for(card["classes"]), endpoint=instruct_llm.Endpoint(**spec),
+            descriptions=descriptions_for(card), endpoint=instruct_llm.Endpoint(**spec),
         )
         log.info("endpoint report: %s", json.dumps(report, sort_keys=True))
     elif kind == "zero-shot":
@@ -118,7 +111,7 @@ def build(kind: str, data_dir: Path, out: Path, *, tfidf: dict, features: Path |
 
         arrays = {s: language_features.load(features, s, f["id"]) for s, f in frames.items()}
         torch.set_num_threads(1)  # fixed thread count: identical bytes on every machine
-        prompts = SentenceEncoder().encode(prompt_texts(card["classes"]))
+        prompts = SentenceEncoder().encode(prompt_texts(card, prompt))
         probs = {s: zero_shot_probs(a, prompts, scale) for s, a in arrays.items()}
     else:
         raise ValueError(f"unknown large language model kind {kind!r}")

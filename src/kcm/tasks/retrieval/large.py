@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kcm import device as kcm_device
 from kcm.tasks.retrieval.features import (
     load_arrays,
     load_pairs,
@@ -74,6 +75,7 @@ def openclip_embeddings(data_dir: Path, out: Path, model_name: str, pretrained: 
     from open_clip.transformer import QuickGELU
     from PIL import Image
 
+    device = kcm_device.pick(device)  # before any work: a cuda request without CUDA fails here
     pairs = load_pairs(data_dir)
     tag = open_clip.get_pretrained_cfg(model_name, pretrained) if pretrained else {}
     model, _, preprocess = open_clip.create_model_and_transforms(

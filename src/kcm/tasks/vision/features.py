@@ -14,7 +14,9 @@ from kcm.data.split import SPLITS
 
 
 def build(images: dict[str, np.ndarray], ids: dict, out: Path, encoder, backbone: str) -> None:
-    tensors = {split: encoder.encode(images[split]) for split in SPLITS}
+    """Encodes split by split and pops each split's images from `images` once encoded (paper
+    scale: the images need not outlive their features)."""
+    tensors = {split: encoder.encode(images.pop(split)) for split in SPLITS}
     cache.save(out, tensors, {"backbone": backbone, "ids_sha256": {s: cache.ids_digest(ids[s]) for s in SPLITS}})
 
 
@@ -34,6 +36,6 @@ def lite0(data_dir: Path, out: Path, batch_size: int) -> None:
     from kcm.tasks.vision.task import load_images
 
     torch.set_num_threads(1)  # fixed (float sums depend on it); 1 thread beat 2 on these small convolutions
+    encoder = Lite0Features(batch_size=batch_size)  # first: a refused device (kcm.device) fails before any reading
     frames, images = load_images(data_dir)
-    build(images, {s: f["id"] for s, f in frames.items()}, out,
-          Lite0Features(batch_size=batch_size), "timm tf_efficientnet_lite0 (ImageNet)")
+    build(images, {s: f["id"] for s, f in frames.items()}, out, encoder, "timm tf_efficientnet_lite0 (ImageNet)")

@@ -5,32 +5,46 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from kcm import large_outputs
+from kcm.data.split import SPLITS
 from kcm.loop.core import loop_config, train_small
 from kcm.tasks.vision import features as vision_features
-from kcm.tasks.vision.task import VisionTask, hint_arrays, small_params
+from kcm.tasks.vision.task import VisionTask, small_params
+
+
+def out_of_fold_hints(data_dir: Path, params: dict, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(train labels, the small model's out-of-fold predictions on train, classes). The task and
+    its images are dropped on return, before the features are read."""
+    cfg = loop_config(params)
+    task = VisionTask(data_dir, {}, small_params(params), cfg.weights, params["loop"]["pca_dim"])
+    hints = train_small(task, task.no_teachers(), cfg, seed).train.argmax(1)
+    return task.labels("train"), hints, task.n_classes
 
 
 def head_outputs(data_dir: Path, features: Path, params: dict, C: float, folds: int, seed: int) -> dict:
     """The large head's probabilities on every split and hint variant. Its training hints are
-    the small model's out-of-fold predictions, so it learns how far to trust a real hint."""
+    the small model's out-of-fold predictions, so it learns how far to trust a real hint. The
+    hint is a one-hot beside the features (`large_outputs.OneHotHintInputs`)."""
     torch.set_num_threads(1)
-    cfg = loop_config(params)
-    task = VisionTask(data_dir, {}, small_params(params), cfg.weights, params["loop"]["pca_dim"])
-    hints = train_small(task, task.no_teachers(), cfg, seed).train.argmax(1)
-    arrays = {
-        split: hint_arrays(vision_features.load(features, split, frame["id"]), task.n_classes)
-        for split, frame in task.frames.items()
+    labels, hints, n_classes = out_of_fold_hints(data_dir, params, seed)
+    inputs = {
+        split: large_outputs.OneHotHintInputs(vision_features.load(features, split, ids), n_classes)
+        for split, ids in split_ids(data_dir).items()
     }
-    return large_outputs.head_outputs(arrays, task.labels("train"), hints, C, folds, seed)
+    return large_outputs.head_outputs(inputs, labels, hints, C, folds, seed)
+
+
+def split_ids(data_dir: Path) -> dict[str, list]:
+    """Each split's sample ids, in the split file's order (the images are not read)."""
+    return {split: pd.read_parquet(Path(data_dir) / f"{split}.parquet", columns=["id"])["id"].tolist()
+            for split in SPLITS}
 
 
 def build(data_dir: Path, features: Path, out: Path, params: dict, C: float, folds: int, seed: int) -> None:
     """`head_outputs` written as the large model's cached outputs (`kcm.large_outputs`)."""
-    from kcm.tasks.vision.task import load_images
-
     probs = head_outputs(data_dir, features, params, C, folds, seed)
-    frames, _ = load_images(data_dir)
-    large_outputs.write_outputs(out, probs, {s: f["id"].tolist() for s, f in frames.items()})
+    large_outputs.write_outputs(out, probs, split_ids(data_dir))

@@ -55,16 +55,6 @@ def load_images(data_dir: Path) -> tuple[dict, dict]:
     return frames, images
 
 
-def hint_arrays(features: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
-    """The large head's inputs per variant: features + a zero hint, or + the one-hot of class k."""
-    out = {"none": np.concatenate([features, np.zeros((len(features), n_classes), features.dtype)], axis=1)}
-    for k in range(n_classes):
-        hint = np.zeros((len(features), n_classes), features.dtype)
-        hint[:, k] = 1.0
-        out[f"hint_{k}"] = np.concatenate([features, hint], axis=1)
-    return out
-
-
 class VisionTask(ClassificationTask):
     def __init__(self, data_dir: Path, large_paths: dict[str, Path], small: SmallImageParams,
                  weights: DistillWeights, pca_dim: int = 16, split_seed: int | None = None):
