@@ -101,3 +101,19 @@ def test_bbn_trains_on_a_long_tailed_task_and_is_deterministic():
     assert accuracy > 0.6, accuracy  # chance: 1/3 on the balanced test set
     assert np.array_equal(probs, predict_proba(fit(0), x_test))
     assert not np.array_equal(probs, predict_proba(fit(1), x_test))
+
+
+def test_bbn_as_the_vision_large_model_gives_out_of_fold_train_rows():
+    """kcm.tasks.vision.bbn_large: val/test rows come from BBN fitted on all of train, train rows from
+    the fold models, which never saw them (the fold model's outputs, not the full model's)."""
+    from kcm.tasks.vision.bbn_large import BBNParams, bbn_probabilities
+
+    x, y = lt_blobs([24, 12, 6], seed=0)
+    x_test, _ = lt_blobs([10, 10, 10], seed=1)
+    p = BBNParams(depth=8, width=8, epochs=3, batch_size=16, lr=0.05, weight_decay=2e-4, folds=2, C=1.0)
+    probs = bbn_probabilities({"train": x, "test": x_test}, y, 3, p, seed=0)
+    assert probs["train"].shape == (42, 3) and probs["test"].shape == (30, 3)
+    np.testing.assert_allclose(probs["train"].sum(1), 1.0)
+    full = fit_bbn(x, y, epochs=3, batch_size=16, lr=0.05, seed=0, n_classes=3, depth=8, width=8, device="cpu")
+    assert np.array_equal(probs["test"], predict_proba(full, x_test))
+    assert not np.allclose(probs["train"], predict_proba(full, x))  # not the in-sample outputs

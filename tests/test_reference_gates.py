@@ -75,27 +75,23 @@ def test_vision_gate_applies_only_to_the_ce_resnet32_baseline():
     assert not vision_applies("mnist_lt", 32, 100)
 
 
-def _vision_inputs(dataset, depth, imbalance, overall):
-    metrics = {"large": {"lite0": {"system:small": {"accuracy": {"mean": overall}}}}}
-    return metrics, {"dataset": dataset, "long_tail": {"imbalance": imbalance}}, {"small": {"depth": depth}}
+def _vision_inputs(dataset, depth, imbalance, overall, bbn_depth=32, bbn_overall=0.425):
+    metrics = {"large": {"lite0": {"system:small": {"accuracy": {"mean": overall}}},
+                         "bbn": {"system:large": {"accuracy": {"mean": bbn_overall}}}}}
+    return (metrics, {"dataset": dataset, "long_tail": {"imbalance": imbalance}},
+            {"small": {"depth": depth}, "bbn": {"depth": bbn_depth}})
 
 
-def test_vision_table_reports_the_gate_and_a_miss_is_not_hidden():
+def test_vision_table_reports_the_gates_and_a_miss_is_not_hidden():
     from kcm.report.table_vision_lt import gate
 
-    assert gate(*_vision_inputs("cifar100_lt", 32, 100, 0.381)).endswith("38.1 % is within band.")
-    assert gate(*_vision_inputs("cifar100_lt", 32, 100, 0.30)).endswith("30.0 % is outside band.")
-    line = gate(*_vision_inputs("mnist_lt", 8, 30, 0.63))
-    assert "not applicable to this run (mnist_lt, ResNet-8, imbalance 30)" in line
-
-
-def test_retrieval_table_reports_the_gate_on_the_paper_profile_only():
-    from kcm.report.table_retrieval import gate_line
-
-    paper = {"dataset": "coco_karpathy", "large": {"kind": "openclip", "model": "ViT-B-32", "pretrained": "openai"}}
-    metrics = {"large": {"clip": {"system:large": {"i2t": {"r1": {"mean": 0.495}}, "t2i": {"r1": {"mean": 0.262}}}}}}
-    line = gate_line(metrics, paper)
-    assert "I2T R@1 49.5 vs 50.1 (-0.6 points, within band)" in line
-    assert "T2I R@1 26.2 vs 30.4 (-4.2 points, outside band)" in line
-    embedded = gate_line(metrics, {"dataset": "twemoji", "large": {"kind": "custom_clip"}})
-    assert "not applicable to this run (twemoji, large model custom_clip)" in embedded
+    ce, bbn = gate(*_vision_inputs("cifar100_lt", 32, 100, 0.381))
+    assert ce.endswith("our CE ResNet-32 Overall 38.1 % is within band.")
+    assert bbn.endswith("our BBN ResNet-32 Overall 42.5 % is within band.") and "41.6–43.6 %" in bbn
+    ce, bbn = gate(*_vision_inputs("cifar100_lt", 32, 100, 0.30, bbn_overall=0.40))
+    assert ce.endswith("30.0 % is outside band.") and bbn.endswith("40.0 % is outside band.")
+    ce, bbn = gate(*_vision_inputs("mnist_lt", 8, 30, 0.63, bbn_depth=8))
+    assert "not applicable to this run (mnist_lt, ResNet-8, imbalance 30)" in ce
+    assert "BBN ResNet-32" in bbn and "not applicable to this run (mnist_lt, ResNet-8, imbalance 30)" in bbn
+    _, bbn = gate(*_vision_inputs("cifar100_lt", 32, 100, 0.381, bbn_depth=20))  # not BBN's recipe: no band
+    assert "not applicable to this run (cifar100_lt, ResNet-20, imbalance 100)" in bbn

@@ -140,14 +140,14 @@ def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     """After an ε change Snakemake reruns the vision loop and everything read from it (metrics,
     its table, figure and macros, the operating points, the compressed judges, the claims, the
     robustness sweep's vision setting, which shares the ε, and the config snapshot), nothing of
-    language, retrieval, forgetting or the SHARe-KAN head. large_vision reruns too (it reads the
-    loop config for its out-of-fold small model) but writes the same bytes, so `dvc diff` does
-    not list it."""
+    language, retrieval, forgetting or the SHARe-KAN head. large_vision and large_vision_bbn rerun
+    too (they read the loop config for their out-of-fold small model) but write the same bytes, so
+    `dvc diff` does not list them."""
     overlay = tmp_path / "eps.yaml"
     overlay.write_text("vision:\n  loop: {eps: 0.9}\n")
     dry = snakemake(run, "all", "-n", *ARGS, str(overlay))  # a later --configfile overrides the earlier
     assert planned_jobs(dry) == {
-        "all": 1, "config_snapshot": 1, "large_vision": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
+        "all": 1, "config_snapshot": 1, "large_vision": 1, "large_vision_bbn": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
         "fig_vision_per_class": 1, "macros_vision": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
         "table_operating_points": 1, "robust_experiment_vision": 2, "robust_metrics_vision": 1, "table_robustness": 1,
         "fig_robustness": 1,
@@ -220,12 +220,20 @@ def test_vision_tables_report_groups_and_the_forgetting_check(run):
     md = (root / "tables/table_vision_lt.md").read_text()
     rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
     ladder = ["+D", "+KD", "+MCM", "+KCM"]
-    assert rows == ["ResNet-8", *(f"ResNet-8{r}" for r in ladder), "Large", *(f"Large{r}" for r in ladder)]
+    assert rows == ["ResNet-8", *(f"ResNet-8{r}" for r in ladder), "Large", *(f"Large{r}" for r in ladder),
+                    "BBN", *(f"BBN{r}" for r in ladder)]
     assert f"Few (< 20): {card['groups']['members']['few']}" in md  # membership printed in the footer
     assert "Reference gate (CE ResNet-32 on CIFAR-100-LT at imbalance 100, 37.3–39.3 %, anchors.md §5.1): " \
            "not applicable to this run (mnist_lt, ResNet-8" in md
-    assert "KCM − MCM system Few: " in md
+    assert "Reference gate (BBN ResNet-32 on CIFAR-100-LT at imbalance 100, 41.6–43.6 %" in md
+    assert "KCM − MCM system Few: " in md and "KCM − MCM BBN system Overall: " in md
     metrics = json.loads((root / "metrics/vision.json").read_text())
+    # the BBN row is BBN alone: its own softmax, the "none" rows of its cached outputs
+    large = pd.read_parquet(root / "vision/large_bbn.parquet")
+    test = large[(large["split"] == "test") & (large["variant"] == "none")]
+    labels = pd.read_parquet(root / "data/mnist_lt/test.parquet", columns=["id", "label"]).set_index("id")["label"]
+    alone = (test.filter(like="prob_").to_numpy().argmax(1) == labels.loc[test["id"]].to_numpy()).mean()
+    assert metrics["large"]["bbn"]["system:large"]["accuracy"]["mean"] == pytest.approx(alone)
     small = metrics["large"]["lite0"]["system:small"]
     assert small["large_fraction"]["mean"] == 0 and small["few_accuracy"]["mean"] is not None
     forgetting = pd.read_csv(root / "tables/table_forgetting.csv")

@@ -127,6 +127,11 @@ def with_report(target, outputs):
 
 
 # The robustness sweep's rules (robustness.smk; ROBUST_* are defined there).
+def large_args(*names):
+    """The experiment's `--large` words, name=path for each of `names` among the job's inputs."""
+    return lambda wildcards, input: " ".join(f"{name}={input[name]}" for name in names if name in input.keys())
+
+
 def robust_params(modality):
     """The --params of a swept setting's experiment job, from its wildcards."""
     return lambda wildcards: ROBUST_PARAMS[(f"{modality}.{wildcards.key}", wildcards.value)]

@@ -45,9 +45,15 @@ use rule experiment_language as robust_experiment_language with:
         f"{BENCH}/robustness/language.{{key}}/{{value}}/experiment_seed{{seed}}.tsv"
 
 
+# The vision sweep reads the Lite0 large model only (the claims it checks are Lite0's; BBN would
+# double every setting's cost).
 use rule experiment_vision as robust_experiment_vision with:
     message:
-        "Robustness, vision.{wildcards.key} = {wildcards.value}, seed {wildcards.seed}: the vision experiment"
+        "Robustness, vision.{wildcards.key} = {wildcards.value}, seed {wildcards.seed}: the vision experiment (Lite0)"
+    input:
+        card=VISION_DATA.output.card,
+        lite0=rules.large_vision.output[0],
+        code=code("kcm.tasks.vision.experiment"),
     output:
         outputs=f"{ROBUST_DIR}/vision.{{key}}/{{value}}/seed{{seed}}/outputs.parquet",
         history=f"{ROBUST_DIR}/vision.{{key}}/{{value}}/seed{{seed}}/history.json",
@@ -55,6 +61,7 @@ use rule experiment_vision as robust_experiment_vision with:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),
         params=robust_params("vision"),
+        larges=large_args(*VISION_LARGES),
     log:
         f"{LOGS}/robustness/vision.{{key}}/{{value}}/experiment_seed{{seed}}.log",
     benchmark:

@@ -4,13 +4,16 @@
 VIS = config["vision"]
 VIS_DIR = f"{RESULTS}/vision"
 VISION_PARAMS = json.dumps(experiment_params(config, "vision"), sort_keys=True)
+# The two large models: frozen Lite0 features + head, and BBN trained here (the paper's Table C).
+VISION_LARGES = ("lite0", "bbn")
 VISION_JUDGES = [f"round0_{r}" for r in ("mlp", "kan", "mlp_binary", "kan_binary")] + [
-    f"lite0_{system}" for system in ("mcm", "kcm")
+    f"{large}_{system}" for large in VISION_LARGES for system in ("mcm", "kcm")
 ]
 
 
 ARTIFACTS.append(f"{VIS_DIR}/lite0_features.safetensors")
 ARTIFACTS.append(f"{VIS_DIR}/large_lite0.parquet")
+ARTIFACTS.append(f"{VIS_DIR}/large_bbn.parquet")
 ARTIFACTS.extend(
     expand(f"{VIS_DIR}/seed{{seed}}/{{file}}", seed=VIS["seeds"], file=["outputs.parquet", "history.json"])
 )
@@ -67,12 +70,38 @@ rule large_vision:
         " --params {params.params:q} --C {params.C} --folds {params.folds} --seed {params.seed} > {log} 2>&1"
 
 
+rule large_vision_bbn:
+    message:
+        "Large model 2: BBN trained on the long-tailed train split (train rows out-of-fold) + hint-fusion head"
+    input:
+        card=VISION_DATA.output.card,
+        code=code("kcm.tasks.vision.bbn_large"),
+    output:
+        outputs=f"{VIS_DIR}/large_bbn.parquet",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.card),
+        params=VISION_PARAMS,
+        bbn=json.dumps(VIS["bbn"], sort_keys=True),
+        seed=config["seed"],
+    priority: PRIORITY["inputs"]
+    log:
+        f"{LOGS}/large_vision_bbn.log",
+    benchmark:
+        f"{BENCH}/large_vision_bbn.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm large bbn --data {params.data} --out {output.outputs}"
+        " --params {params.params:q} --bbn {params.bbn:q} --seed {params.seed} > {log} 2>&1"
+
+
 rule experiment_vision:
     message:
         "Vision, seed {wildcards.seed}: small, large, +D, +KD, +MCM, +KCM and every router"
     input:
         card=VISION_DATA.output.card,
-        large=rules.large_vision.output[0],
+        lite0=rules.large_vision.output[0],
+        bbn=rules.large_vision_bbn.output.outputs,
         code=code("kcm.tasks.vision.experiment"),
     output:
         outputs=f"{VIS_DIR}/seed{{seed}}/outputs.parquet",
@@ -83,6 +112,7 @@ rule experiment_vision:
         data=lambda wildcards, input: os.path.dirname(input.card),
         out_dir=lambda wildcards, output: os.path.dirname(output.outputs),
         params=VISION_PARAMS,
+        larges=large_args(*VISION_LARGES),
     priority: PRIORITY["long"]
     log:
         f"{LOGS}/experiment_vision_seed{{seed}}.log",
@@ -91,7 +121,7 @@ rule experiment_vision:
     conda:
         CONDA_ENV
     shell:
-        "python -m kcm experiment vision --data {params.data} --large lite0={input.large}"
+        "python -m kcm experiment vision --data {params.data} --large {params.larges}"
         " --seed {wildcards.seed} --params {params.params:q} --out-dir {params.out_dir} > {log} 2>&1"
 
 

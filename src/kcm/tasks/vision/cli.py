@@ -1,4 +1,4 @@
-"""Vision verbs: `kcm features lite0`, `kcm large vision`, `kcm experiment vision`."""
+"""Vision verbs: `kcm features lite0`, `kcm large vision`, `kcm large bbn`, `kcm experiment vision`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def _large(args: argparse.Namespace) -> None:
     log.info("large vision model outputs -> %s", args.out)
 
 
+def _bbn(args: argparse.Namespace) -> None:
+    from kcm.tasks.vision import bbn_large
+
+    bbn_large.build(args.data, args.out, json.loads(args.params), json.loads(args.bbn), args.seed)
+    log.info("large vision model BBN outputs -> %s", args.out)
+
+
 def _experiment(args: argparse.Namespace) -> None:
     from kcm.tasks.vision import experiment
 
@@ -46,6 +53,14 @@ def register(verbs, groups) -> None:
     vis.add_argument("--folds", type=int, default=3)
     vis.add_argument("--seed", type=int, default=0)
     vis.set_defaults(func=_large)
+
+    bbn = groups["large"].add_parser("bbn", help="BBN trained on the long-tailed train split + hint-fusion head")
+    bbn.add_argument("--data", type=Path, required=True)
+    bbn.add_argument("--out", type=Path, required=True)
+    bbn.add_argument("--params", required=True, help="JSON: small, loop, distill, judge sections (the hints)")
+    bbn.add_argument("--bbn", required=True, help="JSON: the config's vision.bbn section")
+    bbn.add_argument("--seed", type=int, default=0)
+    bbn.set_defaults(func=_bbn)
 
     experiment_verb(groups, "vision", "small, loop, distill, judge",
                     dict(nargs="+", help="name=path of cached large outputs"), _experiment)
