@@ -127,3 +127,18 @@ def test_edge_plot_draws_every_edge_of_a_small_kan(data, tmp_path):
     out = tmp_path / "edges.png"
     plot_edges(judge.net, out, judge.standardize(xt))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_feature_constant_in_training_is_centred_not_blown_up():
+    """F_s's probability of a class it never predicts is constant on the training rows; scaling it
+    by a clamped std made later rows a million times larger and the KAN judge gave NaN."""
+    from kcm.judges import Standardize
+
+    x = torch.tensor([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+    s = Standardize(2)
+    s.fit(x)
+    assert s.inv_std[1] == 1.0 and s.mean[1] == 1.0
+    assert torch.allclose(s(torch.tensor([[1.0, 0.5]])), torch.tensor([[0.0, -0.5]]))
+    judge = Judge(2, 2, JudgeConfig(kind="kan", hidden=[4], max_epochs=3))
+    judge.fit(x.repeat(10, 1), torch.tensor([0, 1, 1]).repeat(10), x, torch.tensor([0, 1, 1]))
+    assert torch.isfinite(judge.proba(torch.tensor([[1.0, 1e-3], [1.0, 0.0]]))).all()

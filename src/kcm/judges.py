@@ -40,7 +40,10 @@ class JudgeConfig:
 
 
 class Standardize(nn.Module):
-    """Per-feature z-score with training statistics kept as buffers (part of the export)."""
+    """Per-feature z-score with training statistics kept as buffers (part of the export). A feature
+    constant on the training rows (std <= 1e-6: e.g. F_s's probability of a class it never
+    predicts) is centred, not scaled, as scikit-learn's StandardScaler does: dividing by a
+    clamped std multiplied any later variation by a million and overflowed the KAN."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -48,8 +51,9 @@ class Standardize(nn.Module):
         self.register_buffer("inv_std", torch.ones(dim))
 
     def fit(self, x: torch.Tensor) -> None:
+        std = x.std(0)
         self.mean.copy_(x.mean(0))
-        self.inv_std.copy_(1 / x.std(0).clamp_min(1e-6))
+        self.inv_std.copy_(torch.where(std > 1e-6, 1 / std, torch.ones_like(std)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) * self.inv_std

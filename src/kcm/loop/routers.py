@@ -84,7 +84,7 @@ def cross_fitted_probs(task: Task, state: SmallState, router: str, cfg: LoopConf
         for fit_units, held_units in task.folds(cfg.folds, seed):
             held = task.queries(view, held_units)
             judge, x_train = _fit_judge(task, state, router, view, cfg, seed, task.queries(view, fit_units))
-            p = judge.proba(x_train[torch.as_tensor(held)]).double().numpy()
+            p = finite(judge.proba(x_train[torch.as_tensor(held)]).double().numpy(), router)
             if probs is None:
                 probs = np.zeros((len(x_train), p.shape[1]))
             probs[held] = p
@@ -92,8 +92,18 @@ def cross_fitted_probs(task: Task, state: SmallState, router: str, cfg: LoopConf
     return out
 
 
+def finite(probs: np.ndarray, router: str) -> np.ndarray:
+    """A judge's probabilities, refused when any is NaN or inf (a diverged judge would otherwise
+    route every such row to F_s and surface later as a non-finite distillation loss)."""
+    bad = ~np.isfinite(probs).all(1)
+    if bad.any():
+        raise FloatingPointError(f"the {router} judge gave non-finite probabilities on {int(bad.sum())} of "
+                                 f"{len(probs)} rows (inputs far outside its training range?)")
+    return probs
+
+
 def judge_probs(task: Task, split: str, outputs: Any, judge: Judge, view: str | None) -> np.ndarray:
-    return judge.proba(task.judge_inputs(split, outputs, view)).double().numpy()
+    return finite(judge.proba(task.judge_inputs(split, outputs, view)).double().numpy(), judge.config.kind)
 
 
 def confidence_of(probs: np.ndarray, binary: bool) -> np.ndarray:
