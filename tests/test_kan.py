@@ -156,3 +156,23 @@ def test_torch_compile_matches_eager_forward_and_backward():
     torch.testing.assert_close(compiled_out, eager_out, **TOL)
     for got, expected in zip((p.grad for p in model.parameters()), eager_grads):
         torch.testing.assert_close(got, expected, **TOL)
+
+
+def test_grid_update_keeps_the_grid_of_an_input_constant_on_the_samples():
+    """A constant input has no range for its knots (they would coincide and the refit fail): it
+    keeps its grid and coefficients; the other inputs update as before."""
+    from kcm.kan import KANLayer
+
+    torch.manual_seed(0)
+    layer = KANLayer(2, 3, grid_size=5, k=3)
+    reference = KANLayer(2, 3, grid_size=5, k=3)
+    reference.load_state_dict(layer.state_dict())
+    x = torch.stack([torch.linspace(-0.5, 0.8, 64), torch.zeros(64)], dim=1)
+    old_grid, old_coef = layer.grid.clone(), layer.coef.clone()
+    layer.update_grid_from_samples(x)
+    assert torch.equal(layer.grid[1], old_grid[1]) and torch.equal(layer.coef[1], old_coef[1])
+    assert not torch.equal(layer.grid[0], old_grid[0])
+    varied = torch.stack([torch.linspace(-0.5, 0.8, 64), torch.linspace(-1, 1, 64)], dim=1)
+    reference.update_grid_from_samples(varied)
+    assert torch.allclose(layer.grid[0], reference.grid[0])  # input 0 updated exactly as it would be
+    assert torch.isfinite(layer(x)).all()

@@ -294,13 +294,23 @@ class KANLayer(nn.Module):
             uniform = adaptive[:, [0]] + h * torch.arange(n_interval + 1, dtype=x.dtype)[None, :]
             return self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
 
+        # An input constant on the samples has no range to place knots in (they would coincide):
+        # it keeps its grid and coefficients.
+        flat = (x_pos[-1] - x_pos[0]) <= 1e-6
+        old_grid, old_coef = self.grid.clone(), self.coef.clone()
         grid = new_grid(self.grid_size)
         if mode == "grid":
             x_pos = new_grid(2 * self.grid_size).permute(1, 0)
             y_eval = torch.einsum("nij,ioj->nio", self.basis(x_pos), self.coef)
-        self.grid.copy_(extend_grid(grid, self.k))
+        self.grid.copy_(torch.where(flat[:, None], old_grid, extend_grid(grid, self.k)))
         self.refresh_grid()
-        self.coef.copy_(self.curves_to_coef(x_pos, y_eval))
+        if flat.any():  # a well-posed fit for them too (points across their grid); their result is discarded
+            spread = torch.linspace(0, 1, x_pos.shape[0], dtype=x.dtype)[:, None]
+            lo, hi = old_grid[:, self.k], old_grid[:, -self.k - 1]
+            x_pos = torch.where(flat[None, :], lo + spread * (hi - lo), x_pos)
+            y_flat = torch.einsum("nij,ioj->nio", self.basis(x_pos), old_coef)
+            y_eval = torch.where(flat[None, :, None], y_flat, y_eval)
+        self.coef.copy_(torch.where(flat[:, None, None], old_coef, self.curves_to_coef(x_pos, y_eval)))
 
     # ----------------------------------------------------------------------- pykan conversion
 

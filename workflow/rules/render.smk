@@ -38,8 +38,7 @@ SETUP = {
             "endpoint_model": LARGE_B["endpoint"]["model"],
         },
     },
-    # the small model (for names and the gate)
-    "vision": {"small": VIS["small"]},
+    "vision": {"small": VIS["small"], "bbn": VIS["bbn"]},  # the small model and BBN (names, the gates)
     "retrieval": {"dataset": RET["dataset"], "large": RET["large"]},
     # the run's profile, which each claim names, and the robustness sweep's axes
     "claims": {
