@@ -5,6 +5,7 @@ import pytest
 
 from kcm import large_outputs as lo
 from kcm.baselines.text_tfidf import TfidfParams, fit
+from kcm.bench.paper_scale import materialised
 from kcm.data.bbc import read_corpus
 from kcm.data.split import subsample_per_class
 from kcm.tasks.language import large as ll
@@ -76,14 +77,6 @@ def test_long_table_has_one_row_per_sample_and_variant():
     frame = lo.to_frame(["a", "b"], "val", probs)
     assert len(frame) == 4 and list(frame.columns) == ["id", "split", "variant", "prob_0", "prob_1", "prob_2"]
     assert frame.loc[frame["variant"] == "hint_0", "prob_0"].tolist() == [1.0, 1.0]
-
-
-def materialised(features, n_classes):
-    """The old vision inputs: every hint variant as its own (N, F + K) copy."""
-    out = {"none": np.concatenate([features, np.zeros((len(features), n_classes))], axis=1)}
-    for k in range(n_classes):
-        out[f"hint_{k}"] = np.concatenate([features, np.eye(n_classes)[np.full(len(features), k)]], axis=1)
-    return out
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])

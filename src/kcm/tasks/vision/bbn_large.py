@@ -24,8 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from kcm import large_outputs
 from kcm.models.bbn import fit_bbn, predict_proba
-from kcm.tasks.vision.large import out_of_fold_hints, split_ids
-from kcm.tasks.vision.task import load_images
+from kcm.tasks.vision.large import out_of_fold_hints, small_task, split_ids
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,10 @@ def bbn_probabilities(images: dict[str, np.ndarray], labels: np.ndarray, n_class
 def outputs(data_dir: Path, params: dict, bbn: BBNParams, seed: int) -> dict:
     """Split -> variant -> probabilities: "none" is BBN alone, "hint_k" the fused head."""
     torch.set_num_threads(1)  # fixed: float sums depend on it
-    labels, hints, n_classes = out_of_fold_hints(data_dir, params, seed)
-    _, images = load_images(data_dir)
-    alone = bbn_probabilities(images, labels, n_classes, bbn, seed)
-    del images
+    task = small_task(data_dir, params)  # the images are read once, for the hints and for BBN
+    labels, n_classes, hints = task.labels("train"), task.n_classes, out_of_fold_hints(task, params, seed)
+    alone = bbn_probabilities(task.images, labels, n_classes, bbn, seed)
+    del task
     log_probs = {split: np.log(np.clip(p, 1e-12, None)).astype(np.float32) for split, p in alone.items()}
     inputs = {split: large_outputs.OneHotHintInputs(x, n_classes) for split, x in log_probs.items()}
     probs = large_outputs.head_outputs(inputs, labels, hints, bbn.C, bbn.folds, seed)

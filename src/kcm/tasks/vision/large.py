@@ -16,13 +16,14 @@ from kcm.tasks.vision import features as vision_features
 from kcm.tasks.vision.task import VisionTask, small_params
 
 
-def out_of_fold_hints(data_dir: Path, params: dict, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(train labels, the small model's out-of-fold predictions on train, classes). The task and
-    its images are dropped on return, before the features are read."""
-    cfg = loop_config(params)
-    task = VisionTask(data_dir, {}, small_params(params), cfg.weights, params["loop"]["pca_dim"])
-    hints = train_small(task, task.no_teachers(), cfg, seed).train.argmax(1)
-    return task.labels("train"), hints, task.n_classes
+def small_task(data_dir: Path, params: dict) -> VisionTask:
+    """The data folder as the small model's task (its images, labels and split), no large model."""
+    return VisionTask(data_dir, {}, small_params(params), loop_config(params).weights, params["loop"]["pca_dim"])
+
+
+def out_of_fold_hints(task: VisionTask, params: dict, seed: int) -> np.ndarray:
+    """The small model's out-of-fold predictions on train: the hints a large head learns from."""
+    return train_small(task, task.no_teachers(), loop_config(params), seed).train.argmax(1)
 
 
 def head_outputs(data_dir: Path, features: Path, params: dict, C: float, folds: int, seed: int) -> dict:
@@ -30,7 +31,9 @@ def head_outputs(data_dir: Path, features: Path, params: dict, C: float, folds: 
     the small model's out-of-fold predictions, so it learns how far to trust a real hint. The
     hint is a one-hot beside the features (`large_outputs.OneHotHintInputs`)."""
     torch.set_num_threads(1)
-    labels, hints, n_classes = out_of_fold_hints(data_dir, params, seed)
+    task = small_task(data_dir, params)
+    labels, n_classes, hints = task.labels("train"), task.n_classes, out_of_fold_hints(task, params, seed)
+    del task  # its images: the head reads the features
     inputs = {
         split: large_outputs.OneHotHintInputs(vision_features.load(features, split, ids), n_classes)
         for split, ids in split_ids(data_dir).items()
