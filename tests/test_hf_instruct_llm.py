@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from kcm.bench.standins import word_level_tokenizer
 from kcm.models import instruct_llm as il
 
 CLASSES = ["fruit", "sport", "world politics"]  # one class name is two tokens long
@@ -24,24 +25,12 @@ CHAT_TEMPLATE = (
 
 def make_tiny_lm(folder, arch):
     """A word-level tokenizer trained on the prompts, and a random causal LM (llama: chat template)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import (
-        GPT2Config,
-        GPT2LMHeadModel,
-        LlamaConfig,
-        LlamaForCausalLM,
-        PreTrainedTokenizerFast,
-    )
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     corpus = [il.build_prompt(t, CLASSES, d, h) + il.PLAIN_SUFFIX
               for t in TEXTS for d in (None, DESCRIPTIONS) for h in (None, *CLASSES)]
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "<s>", "</s>", "<|user|>", "<|assistant|>"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="<s>", eos_token="</s>")
-    if arch == "llama":
-        fast.chat_template = CHAT_TEMPLATE
-    fast.save_pretrained(folder)
+    special = ["[PAD]", "[UNK]", "<s>", "</s>", "<|user|>", "<|assistant|>"]
+    fast = word_level_tokenizer(folder, corpus, special, CHAT_TEMPLATE if arch == "llama" else None)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         if arch == "llama":  # rotary positions, like Qwen

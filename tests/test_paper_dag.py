@@ -20,67 +20,23 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from test_hf_classifier import CLASSES, make_tiny_bert, tiny_frame
 from test_hf_instruct_llm import make_tiny_lm
 from test_openclip_embeddings import TINY_CONFIG
-from test_retrieval_data import jpeg, record, zip_bytes
-from test_vision_data import py2_pickle, tar_gz
 from workflow_runner import REPO, snakemake
 
+from kcm.bench.standins import cifar_archive, coco_sources, open_clip_folder
 from kcm.report.registry import TARGETS
 
 CIFAR_CLASSES = ["apple", "aquarium_fish", "baby", "bear", "beaver", "bed"]
-
-
-def cifar_archive(rng: np.random.Generator) -> bytes:
-    """CIFAR-100's archive layout with 6 classes: 30 training and 12 test images per class."""
-    def batch(n_per_class: int, label: bytes) -> dict:
-        labels = rng.permutation(np.repeat(np.arange(len(CIFAR_CLASSES)), n_per_class))
-        return {b"filenames": [f"{CIFAR_CLASSES[c]}_{i:06d}.png".encode() for i, c in enumerate(labels)],
-                b"batch_label": label, b"fine_labels": [int(c) for c in labels],
-                b"coarse_labels": [int(c) // 2 for c in labels],
-                b"data": rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)}
-
-    meta = {b"fine_label_names": [c.encode() for c in CIFAR_CLASSES],
-            b"coarse_label_names": [b"fruit", b"fish", b"people"]}
-    return tar_gz({"train": py2_pickle(batch(30, b"training batch 1 of 1")),
-                   "test": py2_pickle(batch(12, b"testing batch 1 of 1")), "meta": py2_pickle(meta)})
-
-
-def coco_sources() -> dict[str, bytes]:
-    """The three COCO zips: 16 train (train2014), 8 val and 8 test images (val2014), 5 captions each."""
-    records = ([record("train2014", 1000 + i, "train") for i in range(16)]
-               + [record("val2014", 2000 + i, "val") for i in range(8)]
-               + [record("val2014", 3000 + i, "test") for i in range(8)])
-    zips = {}
-    for name in ("train2014", "val2014"):
-        zips[name] = zip_bytes({f"{name}/": b""} | {f"{r['filepath']}/{r['filename']}": jpeg(r["cocoid"])
-                                                   for r in records if r["filepath"] == name})
-    zips["karpathy"] = zip_bytes({"dataset_coco.json": json.dumps({"images": records, "dataset": "coco"}).encode()})
-    return zips
-
-
-def tiny_open_clip(folder) -> str:
-    """A random-weight open_clip ViT in a `local-dir:` folder, as open_clip loads one in any process."""
-    import open_clip
-
-    folder.mkdir()
-    config = {"model_cfg": TINY_CONFIG, "preprocess_cfg": {"mean": [0.48, 0.46, 0.41], "std": [0.27, 0.26, 0.28]}}
-    (folder / "open_clip_config.json").write_text(json.dumps(config))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = open_clip.create_model(f"local-dir:{folder}")  # random weights: no checkpoint yet
-    torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
-    return f"local-dir:{folder}"
 
 
 @pytest.fixture(scope="module")
 def paper_run(tmp_path_factory, server):
     root = tmp_path_factory.mktemp("paper_dag")
     rng = np.random.default_rng(0)
-    sources = {"cifar": cifar_archive(rng), **coco_sources()}
+    sources = {"cifar": cifar_archive(CIFAR_CLASSES, 30, 12, rng), **coco_sources(16, 8, 8)}
     for name, payload in sources.items():
         server.files[f"/{name}"] = payload
     md5 = {name: hashlib.md5(payload).hexdigest() for name, payload in sources.items()}
@@ -114,7 +70,7 @@ def paper_run(tmp_path_factory, server):
             "judge": {"max_epochs": 5, "patience": 2}, "forgetting": {"pca_dim": 8, "epochs_per_task": 2},
         },
         "retrieval": {
-            "seeds": [0], "large": {"model": tiny_open_clip(root / "clip"), "pretrained": "", "device": "cpu"},
+            "seeds": [0], "large": {"model": open_clip_folder(root / "clip", TINY_CONFIG), "pretrained": "", "device": "cpu"},
             "small": {"pixels": 16, "image_dim": 8, "max_ngrams": 256, "dim": 16, "steps": 20, "batch_size": 8},
             "loop": {"rounds": 1, "folds": 2}, "judge": {"max_epochs": 5, "patience": 2},
         },

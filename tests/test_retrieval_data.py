@@ -1,16 +1,14 @@
 """Image–text retrieval data: Twemoji pairs from the shipped packages, and MSCOCO Karpathy from a
 tiny zip and split file in the real formats, served on loopback."""
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 from loopback_server import md5
-from PIL import Image
 
+from kcm.bench.standins import jpeg, record, zip_bytes
 from kcm.data import coco_karpathy
 from kcm.data.coco_karpathy import (
     build_coco_karpathy,
@@ -100,31 +98,9 @@ def test_twemoji_resize(tmp_path):
 # --- COCO Karpathy ------------------------------------------------------------------------------
 
 
-def jpeg(seed: int, size=(40, 30)) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def record(folder, cocoid, split, n_captions=5):
-    return {"filepath": folder, "filename": f"COCO_{folder}_{cocoid:012d}.jpg", "cocoid": cocoid, "split": split,
-            "imgid": cocoid, "sentids": list(range(n_captions)),
-            "sentences": [{"raw": f"A photo {cocoid} number {k}. ", "tokens": [], "imgid": cocoid, "sentid": k}
-                          for k in range(n_captions)]}
-
-
 RECORDS = [record("val2014", 42, "test"), record("val2014", 73, "test", 6), record("val2014", 74, "val"),
            record("val2014", 133, "restval"), record("train2014", 9, "train"), record("train2014", 25, "train"),
            record("val2014", 136, "test")]
-
-
-def zip_bytes(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2014, 1, 1, 0, 0, 0)), data)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

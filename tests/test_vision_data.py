@@ -5,14 +5,13 @@ import argparse
 import io
 import os
 import pickle
-import struct
 import tarfile
 
 import numpy as np
 import pytest
 from loopback_server import md5
-from numpy._core.multiarray import _reconstruct
 
+from kcm.bench.standins import cifar_batch, py2_pickle, tar_gz
 from kcm.data import cifar_lt
 from kcm.data.download import ChecksumError, IncompleteDownload, download, partial_path
 from kcm.data.image_folder import read_image_split, write_image_split
@@ -178,66 +177,12 @@ CLASSES = ["apple", "aquarium_fish", "baby", "bear", "beaver"]  # the first five
 TRAIN_PER_CLASS, TEST_PER_CLASS = 20, 12
 
 
-class Py2Pickler(pickle._Pickler):
-    """Writes what cPickle protocol 2 wrote for the CIFAR files: bytes as Python-2 str opcodes
-    and numpy's array constructor under its numpy-1 name."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def save_py2_str(self, obj):
-        n = len(obj)
-        self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj if n < 256 else pickle.BINSTRING + struct.pack("<i", n) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_py2_str
-
-    def save_global(self, obj, name=None):
-        if obj is _reconstruct:
-            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
-            self.memoize(obj)
-            return
-        super().save_global(obj, name)
-
-
-def py2_pickle(obj) -> bytes:
-    buffer = io.BytesIO()
-    Py2Pickler(buffer, protocol=2).dump(obj)
-    return buffer.getvalue()
-
-
-def cifar_batch(n_per_class, rng, label):
-    labels = rng.permutation(np.repeat(np.arange(len(CLASSES)), n_per_class))
-    return {
-        b"filenames": [f"{CLASSES[c]}_s_{i:06d}.png".encode() for i, c in enumerate(labels)],
-        b"batch_label": label,
-        b"fine_labels": [int(c) for c in labels],
-        b"coarse_labels": [int(c) // 2 for c in labels],
-        b"data": rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8),
-    }
-
-
-def tar_gz(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        folder = tarfile.TarInfo("cifar-100-python")
-        folder.type = tarfile.DIRTYPE
-        tar.addfile(folder)
-        for name, payload in members.items():
-            if isinstance(payload, tarfile.TarInfo):
-                tar.addfile(payload)
-                continue
-            info = tarfile.TarInfo(f"cifar-100-python/{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory):
     rng = np.random.default_rng(0)
     batches = {
-        "train": cifar_batch(TRAIN_PER_CLASS, rng, b"training batch 1 of 1"),
-        "test": cifar_batch(TEST_PER_CLASS, rng, b"testing batch 1 of 1"),
+        "train": cifar_batch(CLASSES, TRAIN_PER_CLASS, rng, b"training batch 1 of 1"),
+        "test": cifar_batch(CLASSES, TEST_PER_CLASS, rng, b"testing batch 1 of 1"),
         "meta": {b"fine_label_names": [c.encode() for c in CLASSES], b"coarse_label_names": [b"fruit", b"fish", b"people"]},
     }
     archive = tmp_path_factory.mktemp("cifar") / "cifar-100-python.tar.gz"

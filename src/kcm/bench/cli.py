@@ -23,6 +23,12 @@ def _paper_scale(args: argparse.Namespace) -> None:
     paper_scale.main(args.rest)
 
 
+def _rule_scaling(args: argparse.Namespace) -> None:
+    from kcm.bench import rule_scaling
+
+    rule_scaling.main(args.rest)
+
+
 def _workflow(args: argparse.Namespace) -> None:
     from kcm.bench import workflow
 
@@ -33,6 +39,7 @@ BENCHMARKS = {
     "kan": ("our KAN vs pykan vs an equal-parameter MLP: time and memory", _kan),
     "workflow": ("`all` cold from an empty results folder: wall, CPU-s and peak RSS per rule", _workflow),
     "paper-scale": ("large_vision's hinted head memory and the retrieval small model's step time, extrapolated", _paper_scale),
+    "rule-scaling": ("every paper-profile rule at three data sizes with the paper's architectures, extrapolated", _rule_scaling),
     "retrieval-cost": ("both retrieval models' parameters, multiply-adds and time per query", _retrieval_cost),
 }
 

@@ -105,7 +105,7 @@ def extrapolate(rows: list[dict], kind: str, n: int) -> tuple[float, float]:
     return float(intercept + slope * n), float(1000 * slope)
 
 
-def retrieval_steps(steps: int) -> dict[str, float]:
+def retrieval_steps(steps: int, kinds: tuple[str, ...] = ("sparse", "dense")) -> dict[str, float]:
     """Median ms per training step of the small retrieval model, sparse and dense text batches."""
     import torch
     from scipy import sparse
@@ -124,6 +124,8 @@ def retrieval_steps(steps: int) -> dict[str, float]:
     local = torch.as_tensor(np.repeat(np.arange(p["batch"]), p["captions"]))
     out = {}
     for kind, text_x in (("sparse", text), ("dense", None)):
+        if kind not in kinds:
+            continue
         model = SmallRetrieval(p["image_dim"], p["ngrams"], p["dim"], seed=0)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         times = []

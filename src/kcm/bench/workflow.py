@@ -57,8 +57,9 @@ def copy_checkout(repo: Path, dest: Path) -> None:
         shutil.copy2(src, target)
 
 
-def run_all(workdir: Path, cores: int, run: str) -> float:
-    """Wall seconds of `snakemake all` in `workdir` (raises with the log's tail on failure)."""
+def run_all(workdir: Path, cores: int, run: str, extra: tuple[str, ...] = ()) -> float:
+    """Wall seconds of `snakemake all` in `workdir` (raises with the log's tail on failure);
+    `extra`: more arguments after the target (e.g. --configfile)."""
     env = {**os.environ, **RUN_ENV}
     env.update(
         MPLCONFIGDIR=str(workdir / ".cache" / "matplotlib"),
@@ -68,7 +69,7 @@ def run_all(workdir: Path, cores: int, run: str) -> float:
     (workdir / ".tmp").mkdir(exist_ok=True)
     log = workdir / "snakemake.log"
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--workflow-profile",
-           "workflow/profiles/default", "all", "--config", f"run={run}"]
+           "workflow/profiles/default", "all", *extra, "--config", f"run={run}"]
     start = time.perf_counter()
     with open(log, "w") as out:
         code = subprocess.run(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
