@@ -93,8 +93,9 @@ rule share_edge:
     output:
         facts=f"{SHARE_DIR}/edge/facts.json",
         runtime=f"{SHARE_DIR}/edge/runtime.json",
-        # dense KAN, one SHARe-KAN head per precision, the MLP (kcm.tasks.share.experiment.edge_variants)
-        pte=expand(f"{SHARE_DIR}/edge/head{{i}}.pte", i=range(2 + len(SHARE["edge"]["precisions"]))),
+        # dense KAN, one SHARe-KAN head per precision, the MLP, the two runtime programs
+        # (kcm.tasks.share.experiment.edge_variants)
+        pte=expand(f"{SHARE_DIR}/edge/head{{i}}.pte", i=range(4 + len(SHARE["edge"]["precisions"]))),
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
         params=SHARE_PARAMS,
