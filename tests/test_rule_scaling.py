@@ -3,7 +3,6 @@ limits against the committed measurement (results/bench/rule_scaling.csv, issue 
 
 import pandas as pd
 import pytest
-import yaml
 from slurm_run import requested
 from workflow_runner import REPO, snakemake
 
@@ -13,7 +12,7 @@ MEASURED = REPO / "results" / "bench" / "rule_scaling.csv"
 
 
 def paper_config() -> dict:
-    return rs.layered(*(yaml.safe_load((REPO / "config" / f).read_text()) for f in ("config.yaml", "paper.yaml")))
+    return rs.paper_profile(REPO)
 
 
 def jobs(rule: str, a: float, b: float, rss0: float, rss_per_row: float, modality: str) -> pd.DataFrame:
@@ -58,11 +57,7 @@ def test_experiment_retrieval_adds_the_paper_fits_times_steps_at_the_measured_st
 
 
 def test_work_ratios_are_the_paper_over_the_bench_loop_counts():
-    paper = paper_config()
-    bench = rs.layered(paper, {
-        "language": {"loop": {"folds": 2}, "large_a": {"folds": 2, "finetune": {"epochs": 1}}},
-        "vision": {"small": {"epochs": 1}, "large": {"folds": 2}, "bbn": {"epochs": 1, "folds": 2}, "loop": {"folds": 2}}})
-    ratios = {rule: r for rule, (r, _) in rs.work_ratios(paper, bench).items()}
+    ratios = {rule: r for rule, (r, _) in rs.work_ratios(paper_config()).items()}
     assert ratios["large_language_a"] == pytest.approx(3 * 5 / 2)
     assert ratios["large_vision"] == pytest.approx(200 * 5 / 2)
     assert ratios["experiment_vision"] == pytest.approx(200 * (5 * 6) / (5 * 3))

@@ -65,6 +65,14 @@ QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, nu
                   num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
                   rope_theta=1_000_000.0, tie_word_embeddings=True,
                   attention_bias=True)  # Qwen2.5-0.5B-Instruct's config.json (its q/k/v biases; o has none there)
+VOCAB = [f"w{i}" for i in range(2000)]  # the stand-in texts' words, and the tokenizers' vocabulary
+# The loop counts the bench shrinks (their paper / bench ratio is a rule's work ratio); the
+# retrieval small model's steps are counted apart (`extrapolate`).
+LOOPS = {
+    "language": {"loop": {"folds": 2}, "large_a": {"folds": 2, "finetune": {"epochs": 1}}},
+    "vision": {"small": {"epochs": 1}, "large": {"folds": 2}, "bbn": {"epochs": 1, "folds": 2}, "loop": {"folds": 2}},
+    "retrieval": {"loop": {"folds": 2}},
+}
 GPU_RULES = {"large_language_a", "large_language_b", "features_vision", "large_vision", "large_vision_bbn",
              "experiment_vision", "features_retrieval", "large_retrieval_openclip", "experiment_retrieval"}
 
@@ -91,8 +99,10 @@ def fits_per_seed(loop: dict) -> int:
     return (1 + 2 * loop["rounds"]) * (loop["folds"] + 1)
 
 
-def work_ratios(paper: dict, bench: dict) -> dict[str, tuple[float, str]]:
-    """Paper / bench work per row, for rules whose loop counts the bench shrinks."""
+def work_ratios(paper: dict) -> dict[str, tuple[float, str]]:
+    """Paper / bench work per row, for rules whose loop counts the bench shrinks (LOOPS)."""
+    bench = layered(paper, LOOPS)
+
     def ratio(path: str) -> float:
         keys = path.split(".")
         return functools.reduce(dict.get, keys, paper) / functools.reduce(dict.get, keys, bench)
@@ -118,15 +128,13 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
-def text_parquet(path: Path, n: int, seed: int) -> list[str]:
-    """n AG-News-shaped texts (WORDS_PER_TEXT words, 4 classes); returns the texts."""
+def text_parquet(path: Path, n: int, seed: int) -> None:
+    """n AG-News-shaped texts (WORDS_PER_TEXT words, 4 classes)."""
     rng = np.random.default_rng(seed)
-    vocab = [f"w{i}" for i in range(2000)]
     labels = np.arange(n) % len(AG_NEWS)
-    texts = [" ".join(rng.choice(vocab, WORDS_PER_TEXT)) for _ in range(n)]
+    texts = [" ".join(rng.choice(VOCAB, WORDS_PER_TEXT)) for _ in range(n)]
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"text": texts, "label": labels}).to_parquet(path)
-    return texts
 
 
 def models(folder: Path) -> dict[str, str]:
@@ -147,7 +155,7 @@ def models(folder: Path) -> dict[str, str]:
     if (folder / "done").exists():
         return {k: str(v) for k, v in out.items()} | {"clip": f"local-dir:{out['clip']}"}
     shutil.rmtree(folder, ignore_errors=True)
-    vocab = [f"w{i}" for i in range(2000)] + [w.lower() for c in AG_NEWS for w in c.split("/")]
+    vocab = VOCAB + [w.lower() for c in AG_NEWS for w in c.split("/")]
     out["bert"].mkdir(parents=True)
     (out["bert"] / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *vocab]) + "\n")
     BertTokenizer(vocab=str(out["bert"] / "vocab.txt")).save_pretrained(out["bert"])
@@ -166,49 +174,53 @@ def models(folder: Path) -> dict[str, str]:
     return {"bert": str(out["bert"]), "llm": str(out["llm"]), "clip": clip}
 
 
-def overlay(s: int, root: Path, url: str, model: dict[str, str], quick: bool, write: bool = True) -> dict:
-    """The bench's config over config/paper.yaml at size s: sources, models and loop counts only.
-    write=False: the config alone (no sources written, no checksums)."""
-    md5: dict[str, str] = {}
+def overlay(s: int, root: Path, url: str, model: dict[str, str], quick: bool) -> dict:
+    """Writes the sources of size s under `root` and returns the bench's config over
+    config/paper.yaml: sources, models and loop counts (LOOPS) only."""
+    rng = np.random.default_rng(s)
+    sources = {"cifar": standins.cifar_archive(CIFAR_CLASSES, 20 * s, 10 * s, rng),
+               **standins.coco_sources(16 * s, 8 * s, 8 * s, image_size=(224, 224), caption_words=CAPTION_WORDS)}
+    served = root / "served"
+    served.mkdir(parents=True, exist_ok=True)
+    for name, payload in sources.items():
+        (served / name).write_bytes(payload)
+    md5 = {name: hashlib.md5(payload).hexdigest() for name, payload in sources.items()}
     text = root / "text" / "train.parquet"
-    if write:
-        rng = np.random.default_rng(s)
-        sources = {"cifar": standins.cifar_archive(CIFAR_CLASSES, 20 * s, 10 * s, rng),
-                   **standins.coco_sources(16 * s, 8 * s, 8 * s, image_size=(224, 224), caption_words=CAPTION_WORDS)}
-        served = root / "served"
-        served.mkdir(parents=True, exist_ok=True)
-        for name, payload in sources.items():
-            (served / name).write_bytes(payload)
-        md5 = {name: hashlib.md5(payload).hexdigest() for name, payload in sources.items()}
-        text_parquet(text, rows(s)["language"], seed=s)
+    text_parquet(text, rows(s)["language"], seed=s)
     coco = ("karpathy", "train2014", "val2014")
-    return {
+    config = {
         "run": "paper", "offline": True, "allow_cpu": True,
         "data": {
             "huggingface": {"path": "parquet", "data_files": {"train": str(text)}, "splits": ["train"],
                             "revision": None, "label_names": AG_NEWS, "max_per_class": None},
-            "cifar100_lt": {"url": f"{url}/cifar", "md5": md5.get("cifar", ""), "n_max": 20 * s, "imbalance": 10,
+            "cifar100_lt": {"url": f"{url}/cifar", "md5": md5["cifar"], "n_max": 20 * s, "imbalance": 10,
                             "val_per_class": 2 * s},
-            "coco_karpathy": {"md5": {p: md5.get(p, "") for p in coco}, "urls": {p: f"{url}/{p}" for p in coco},
+            "coco_karpathy": {"md5": {p: md5[p] for p in coco}, "urls": {p: f"{url}/{p}" for p in coco},
                               "max_per_split": None},
         },
-        "language": {"seeds": [0], "loop": {"folds": 2},
-                     "large_a": {"folds": 2, "finetune": {"model_id": model["bert"], "epochs": 1}},
+        "language": {"seeds": [0], "large_a": {"finetune": {"model_id": model["bert"]}},
                      "large_b": {"llm": {"model_id": model["llm"], "dtype": "float32"}}},
-        "vision": {"seeds": [0], "small": {"epochs": 1}, "large": {"folds": 2}, "bbn": {"epochs": 1, "folds": 2},
-                   "loop": {"folds": 2}},
+        "vision": {"seeds": [0]},
         "retrieval": {"seeds": [0], "large": {"model": model["clip"], "pretrained": "", "device": "cpu"},
-                      "small": {"steps": 2 if quick else 10, "batch_size": 16}, "loop": {"folds": 2}},
+                      "small": {"steps": 2 if quick else 10, "batch_size": 16}},
     }
+    return layered(config, LOOPS)
 
 
 def layered(*configs: dict) -> dict:
+    import copy
+
     from snakemake.utils import update_config
 
     out: dict = {}
     for config in configs:
-        update_config(out, config)
+        update_config(out, copy.deepcopy(config))
     return out
+
+
+def paper_profile(repo: Path) -> dict:
+    """config/config.yaml with config/paper.yaml over it, as `--configfile config/paper.yaml` reads them."""
+    return layered(*(yaml.safe_load((repo / "config" / f).read_text()) for f in ("config.yaml", "paper.yaml")))
 
 
 def fit(table: pd.DataFrame, column: str) -> tuple[float, float, float, float]:
@@ -281,8 +293,8 @@ def render(table: pd.DataFrame, step_s: float, wall: dict, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(jobs: pd.DataFrame, wall: dict, bench: dict, step_s: float, paper: dict, out_dir: Path, quick: bool) -> None:
-    table = extrapolate(jobs, work_ratios(paper, bench), step_s, paper)
+def report(jobs: pd.DataFrame, wall: dict, step_s: float, paper: dict, out_dir: Path, quick: bool) -> None:
+    table = extrapolate(jobs, work_ratios(paper), step_s, paper)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "rule_scaling_jobs.csv", jobs.to_csv(index=False))
     write_text(out_dir / "rule_scaling.csv", table.to_csv(index=False))
@@ -302,26 +314,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step-ms", type=float, help="with --from-jobs: that run's retrieval step time")
     args = parser.parse_args(argv)
     repo = args.repo.resolve()
-    paper = layered(*(yaml.safe_load((repo / "config" / f).read_text()) for f in ("config.yaml", "paper.yaml")))
+    paper = paper_profile(repo)
     if args.from_jobs:
         if args.step_ms is None:
             parser.error("--from-jobs needs --step-ms (the run's report prints it)")
         found = pd.read_csv(args.from_jobs)
         wall = found.groupby("size")["workflow_wall_s"].first().to_dict()
-        config = overlay(1, Path(".tmp/unused"), "", {"bert": "", "llm": "", "clip": ""}, args.quick, write=False)
-        report(found, wall, layered(paper, config), args.step_ms / 1000, paper, args.out_dir, args.quick)
+        report(found, wall, args.step_ms / 1000, paper, args.out_dir, args.quick)
         return
     sizes = [1, 2] if args.quick else args.sizes
     scratch = repo / ".tmp" / "bench-rule-scaling"
     print("building the models (random weights, the paper's shapes) ...", flush=True)
     model = models(scratch / "models")
-    jobs, wall, bench = [], {}, None
+    jobs, wall = [], {}
     for s in sizes:
         root = scratch / f"s{s}"
         httpd, url = serve(root / "served")
         try:
             config = overlay(s, root, url, model, args.quick)
-            bench = layered(paper, config)
             work = root / "work"
             copy_checkout(repo, work)
             (work / "bench.yaml").write_text(yaml.safe_dump(config))
@@ -336,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         jobs.append(found)
         print(f"size {s}: {wall[s] / 60:.1f} min", flush=True)
     step_s = paper_scale.retrieval_steps(2 if args.quick else 5, kinds=("sparse",))["sparse"] / 1000
-    report(pd.concat(jobs), wall, bench, step_s, paper, args.out_dir, args.quick)
+    report(pd.concat(jobs), wall, step_s, paper, args.out_dir, args.quick)
     if not args.keep:
         shutil.rmtree(scratch)
 

@@ -16,8 +16,9 @@ hold (ExecuTorch's memory planner reuses them across tiles), so neither head nee
 basis, projections or dequantised tensors at once. The standardisation in front is the same
 (x - mean) * inv_std in both. The grid is kept as is (a trained head's grids are not uniform);
 the basis is `kcm.kan.cox_de_boor_basis` on the tile's knots. Only the G + 1 interior knots
-per input are stored; the extension is rebuilt exactly as `kcm.kan.extend_grid` built it. A base branch whose weights are
-all zero (the heads' default, spline-only) is left out of both; otherwise both carry it.
+per input are stored; the extension is rebuilt exactly as `kcm.kan.extend_grid` built it. A
+base branch whose weights are all zero (the heads' default, spline-only) is left out of both;
+otherwise both carry it. The gain mode needs no case: both modes reconstruct g C[q] + b.
 """
 
 from __future__ import annotations
@@ -94,8 +95,6 @@ class DenseRuntimeLayer(_TiledLayer):
 
 class CodebookRuntimeLayer(_TiledLayer):
     def __init__(self, layer: CompressedKANLayer, tile: int):
-        if layer.gain_mode != "norm" and layer.gain_mode != "projection":
-            raise ValueError(f"unknown gain mode {layer.gain_mode!r}")
         with torch.no_grad():
             super().__init__(layer.grid, layer.k, layer.base_fun_name, layer.dequantised("base_weight"), tile)
         self.n_codes = layer.n_codes
