@@ -76,7 +76,7 @@ def paper_run(tmp_path_factory, server):
         },
         "share": {"head": {"hidden": [4], "grid_size": 5, "steps": 5, "heads": 2, "compile": False},
                   "codebook_sizes": [16, 64], "prune": [0.1, 0.5], "multi_head": [1, 5],
-                  "edge": {"xnnpack": False, "precisions": ["int8"], "repeats": 3, "warmup": 1, "tile": 320}},
+                  "edge": {"xnnpack": False, "precisions": ["int8"], "repeats": 3, "warmup": 1}},
     }
     config = root / "paper_tiny.yaml"
     config.write_text(yaml.safe_dump(overlay))

@@ -282,8 +282,15 @@ def test_share_tables_come_from_the_compression_artifacts(run):
     heads = (root / "tables/table_heads.md").read_text()
     assert "13.9× at 50 heads" in heads
     facts = json.loads((root / "share/edge/facts.json").read_text())["facts"]
+    judges = facts.pop("judges")
     assert all(f["max_abs_diff"] < 1e-4 for f in facts.values())  # each .pte computes its eager module
     assert {p.name for p in (root / "share/edge").glob("*.pte")} == {f["file"] for f in facts.values()}
+    # every KAN judge of each experiment's first seed, as its two runtime programs, each equal to
+    # the function it stands for
+    assert {name.split("/")[0] for name in judges} == {"language", "vision", "retrieval"}
+    assert {name.rsplit(": ", 1)[1] for name in judges} == {"dense", "codebook"}
+    assert all(f["reference_eager_diff"] < 1e-5 and f["reference_pte_diff"] < 1e-5 for f in judges.values())
+    assert "**The KCM judges**" in (root / "tables/table_edge.md").read_text()
     assert (root / "figures/fig_compression.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

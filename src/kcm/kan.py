@@ -36,10 +36,14 @@ _UNIFORM_RTOL = 1e-5  # a grid counts as uniform when every knot step is h withi
 
 
 def extend_grid(grid: torch.Tensor, k: int) -> torch.Tensor:
-    """Add k knots on each side at the grid's mean spacing (pykan's `extend_grid`)."""
-    h = (grid[:, [-1]] - grid[:, [0]]) / (grid.shape[1] - 1)
+    """Add k knots on each side at the grid's mean spacing (pykan's `extend_grid`).
+
+    Slices, not pykan's list indices ([:, [0]]): the same values, and the function can run
+    inside a torch.export loop body (a list index makes an index tensor there, which ExecuTorch
+    cannot lower)."""
+    h = (grid[:, -1:] - grid[:, :1]) / (grid.shape[1] - 1)
     for _ in range(k):
-        grid = torch.cat([grid[:, [0]] - h, grid, grid[:, [-1]] + h], dim=1)
+        grid = torch.cat([grid[:, :1] - h, grid, grid[:, -1:] + h], dim=1)
     return grid
 
 

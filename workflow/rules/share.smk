@@ -10,6 +10,11 @@ JUDGE_FOLDERS = (
     + expand(f"{VIS_DIR}/seed{{seed}}/judges", seed=config["vision"]["seeds"])
     + expand(f"{RET_DIR}/seed{{seed}}/judges", seed=config["retrieval"]["seeds"])
 )
+# The first seed's judges of each experiment: their deployed programs are measured on the edge
+# runtime too (issue 19); the other seeds' judges have the same widths.
+EDGE_JUDGE_FOLDERS = [f"{LANG_DIR}/seed{config['language']['seeds'][0]}/judges",
+                      f"{VIS_DIR}/seed{config['vision']['seeds'][0]}/judges",
+                      f"{RET_DIR}/seed{config['retrieval']['seeds'][0]}/judges"]
 ARTIFACTS.append(f"{SHARE_DIR}/heads.safetensors")
 
 
@@ -89,6 +94,7 @@ rule share_edge:
         card=VISION_DATA.output.card,
         features=rules.features_vision.output[0],
         heads=rules.share_heads.output[0],
+        judges=[f"{folder}/test_inputs.safetensors" for folder in EDGE_JUDGE_FOLDERS],
         code=code("kcm.io", "kcm.tasks.share.experiment"),
     output:
         facts=f"{SHARE_DIR}/edge/facts.json",
@@ -98,6 +104,7 @@ rule share_edge:
         pte=expand(f"{SHARE_DIR}/edge/head{{i}}.pte", i=range(4 + len(SHARE["edge"]["precisions"]))),
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
+        judges=" ".join(EDGE_JUDGE_FOLDERS),
         params=SHARE_PARAMS,
     # More than any --cores: Snakemake caps a rule's threads at --cores, so this job takes every
     # core of the run and nothing runs beside it; the latency and RSS probes are not measured
@@ -112,4 +119,4 @@ rule share_edge:
         CONDA_ENV
     shell:
         "python -m kcm share edge --data {params.data} --features {input.features} --heads {input.heads}"
-        " --params {params.params:q} --out {output.facts} --runtime {output.runtime} > {log} 2>&1"
+        " --judges {params.judges} --params {params.params:q} --out {output.facts} --runtime {output.runtime} > {log} 2>&1"

@@ -43,7 +43,7 @@ def _edge(args: argparse.Namespace) -> None:
     from kcm.tasks.share import experiment
 
     params = json.loads(args.params)
-    facts, runtime = experiment.edge(args.heads, args.data, args.features, args.out.parent, params)
+    facts, runtime = experiment.edge(args.heads, args.data, args.features, args.out.parent, params, args.judges)
     write_json(args.runtime, {"runtime": runtime, "note": "measured: varies from run to run"})
     write_json(args.out, {"facts": facts, "params": params})
     log.info("SHARe-KAN edge -> %s", args.out)
@@ -72,3 +72,5 @@ def register(verbs, groups) -> None:
     edge = _step(share, "edge", "ExecuTorch .pte of dense vs compressed heads, size, RSS, latency", _edge,
                  ("data", "heads"))
     edge.add_argument("--runtime", type=Path, required=True, help="where the run-to-run measurements go (.json)")
+    edge.add_argument("--judges", type=Path, nargs="*", default=[],
+                      help="judge folders whose KAN judges' runtime programs are measured too")

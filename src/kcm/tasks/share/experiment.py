@@ -6,6 +6,7 @@ scaling at every precision. Heads are scored on validation (which chooses the op
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -110,39 +111,45 @@ def head_sweep(heads_path: Path, data_dir: Path, features: Path, params: dict) -
             "rows": rows, "_codebooks": codebooks, "_codes": codes}
 
 
-def judges_sweep(judge_dirs: list[Path], params: dict) -> list[dict]:
-    """Every KAN judge in the given `judges/` folders, dense vs compressed at the default K."""
+def kan_judges(judge_dirs: list[Path]):
+    """(folder, judge name, Judge, the folder's test inputs) for every KAN judge in the given
+    `judges/` folders, in name order."""
     from safetensors.torch import load_file
 
     from kcm.judges import Judge
 
-    torch.set_num_threads(1)
-    rows = []
     for folder in judge_dirs:
         tests = load_file(str(folder / "test_inputs.safetensors"))
         for path in sorted(folder.glob("*.safetensors")):
             if path.name == "test_inputs.safetensors":
                 continue
             judge = Judge.load(path)
-            if judge.config.kind != "kan":
-                continue
-            x, y = tests[f"{path.stem}/x"], tests[f"{path.stem}/y"]
-            kan = kan_of(judge)
-            dense = dense_storage(kan)
-            before = accuracy(judge, x, y)
-            codebooks = fit_codebooks(kan, config(params, params["k"], "fp32"))
-            codes = code_indices(kan, codebooks)
-            for precision in params["precisions"]:
-                compressed = compress_kan(kan, config(params, params["k"], precision), codebooks, codes)
-                judge.net = compressed
-                after = accuracy(judge, x, y)
-                judge.net = kan
-                storage = compressed_storage(compressed)
-                rows.append({"experiment": folder.parent.parent.name, "seed_dir": folder.parent.name,
-                             "judge": path.stem, "width": kan.width, "n_params": kan.n_params(),
-                             "precision": precision, "dense_bytes": dense.total_bytes,
-                             "bytes": storage.total_bytes, "ratio": dense.total_bytes / storage.total_bytes,
-                             "accuracy_dense": before, "accuracy": after, "n": len(y)})
+            if judge.config.kind == "kan":
+                yield folder, path.stem, judge, tests
+
+
+def judges_sweep(judge_dirs: list[Path], params: dict) -> list[dict]:
+    """Every KAN judge in the given `judges/` folders, dense vs compressed at the default K."""
+    torch.set_num_threads(1)
+    rows = []
+    for folder, name, judge, tests in kan_judges(judge_dirs):
+        x, y = tests[f"{name}/x"], tests[f"{name}/y"]
+        kan = kan_of(judge)
+        dense = dense_storage(kan)
+        before = accuracy(judge, x, y)
+        codebooks = fit_codebooks(kan, config(params, params["k"], "fp32"))
+        codes = code_indices(kan, codebooks)
+        for precision in params["precisions"]:
+            compressed = compress_kan(kan, config(params, params["k"], precision), codebooks, codes)
+            judge.net = compressed
+            after = accuracy(judge, x, y)
+            judge.net = kan
+            storage = compressed_storage(compressed)
+            rows.append({"experiment": folder.parent.parent.name, "seed_dir": folder.parent.name,
+                         "judge": name, "width": kan.width, "n_params": kan.n_params(),
+                         "precision": precision, "dense_bytes": dense.total_bytes,
+                         "bytes": storage.total_bytes, "ratio": dense.total_bytes / storage.total_bytes,
+                         "accuracy_dense": before, "accuracy": after, "n": len(y)})
     return rows
 
 
@@ -191,7 +198,6 @@ def edge_variants(heads_path: Path, params: dict) -> tuple[dict, dict]:
     (kcm.edge.runtime_heads) whose memory the runtime claim compares: the dense head folded
     (equal to the trained head) and the codebook runtime of the Int8 head (equal to the dense
     KAN reconstructed from it)."""
-    from kcm.edge.runtime_heads import CodebookRuntimeKAN, DenseRuntimeKAN
     from kcm.tasks.share.heads import HeadParams, Standardised, mlp_head
 
     heads, summary, mean, inv_std = load_heads(heads_path)
@@ -203,56 +209,99 @@ def edge_variants(heads_path: Path, params: dict) -> tuple[dict, dict]:
     tensors = load_file(str(heads_path))
     mlp.load_state_dict({k.removeprefix("mlp."): v for k, v in tensors.items() if k.startswith("mlp.")})
     variants = {"dense KAN": head}
+    compressed = {precision: compress_kan(head, config(params, params["k"], precision))
+                  for precision in {*params["edge"]["precisions"], "int8"}}
     for precision in params["edge"]["precisions"]:
-        variants[f"SHARe-KAN {precision}, K={params['k']}"] = compress_kan(head, config(params, params["k"], precision))
+        variants[f"SHARe-KAN {precision}, K={params['k']}"] = compressed[precision]
     variants["MLP (same widths)"] = mlp.eval()
     out = {name: Standardised(module, mean, inv_std).eval() for name, module in variants.items()}
-    tile = params["edge"]["tile"]
-    out[RUNTIME_DENSE] = DenseRuntimeKAN(head, mean, inv_std, tile).eval()
-    int8 = compress_kan(head, config(params, params["k"], "int8"))
-    out[f"{RUNTIME_CODEBOOK}, K={params['k']}"] = CodebookRuntimeKAN(int8, mean, inv_std, tile).eval()
-    references = {RUNTIME_DENSE: out["dense KAN"],
-                  f"{RUNTIME_CODEBOOK}, K={params['k']}": Standardised(reconstruct_kan(int8), mean, inv_std).eval()}
-    return out, references
+    programs, references = runtime_programs(head, compressed["int8"], mean, inv_std, params)
+    out.update(programs)
+    return out, {RUNTIME_DENSE: out["dense KAN"], **references}
 
 
 RUNTIME_DENSE = "runtime: dense KAN, folded"
 RUNTIME_CODEBOOK = "runtime: SHARe-KAN codebook, int8"
 
 
-def edge(heads_path: Path, data_dir: Path, features: Path, out_dir: Path, params: dict) -> tuple[dict, dict]:
-    """Export every variant to a `.pte` (XNNPACK where it lowers) and run it in a fresh process.
-    Returns (deterministic facts: .pte bytes, planned arena, ops, max |pte - eager|;
-    measurements: RSS deltas and batch-1 latency, which vary from run to run)."""
-    from kcm.edge import export_pte, measure_pte
-    from kcm.edge.runtime_heads import constant_breakdown
+def runtime_programs(kan, int8, mean: torch.Tensor, inv_std: torch.Tensor, params: dict) -> tuple[dict, dict]:
+    """The two deployed programs of a KAN with its standardisation (kcm.edge.runtime_heads), and
+    what each must equal: the KAN itself (dense) and the dense KAN reconstructed from its Int8
+    compression (codebook)."""
+    from kcm.edge.runtime_heads import CodebookRuntimeKAN, DenseRuntimeKAN
+    from kcm.tasks.share.heads import Standardised
+
+    tile = params["edge"]["tile"]
+    codebook = f"{RUNTIME_CODEBOOK}, K={params['k']}"
+    programs = {RUNTIME_DENSE: DenseRuntimeKAN(kan, mean, inv_std, tile).eval(),
+                codebook: CodebookRuntimeKAN(int8, mean, inv_std, tile).eval()}
+    references = {RUNTIME_DENSE: Standardised(kan, mean, inv_std).eval(),
+                  codebook: Standardised(reconstruct_kan(int8), mean, inv_std).eval()}
+    return programs, references
+
+
+def judge_programs(judge_dirs: list[Path], params: dict):
+    """Per KAN judge of the given `judges/` folders: (name, programs, references, test inputs)
+    of its two deployed programs. A program computes the judge's logits before its temperature
+    (one scalar)."""
+    for folder, name, judge, tests in kan_judges(judge_dirs):
+        kan = kan_of(judge)
+        int8 = compress_kan(kan, config(params, params["k"], "int8"))
+        programs, references = runtime_programs(kan, int8, judge.standardize.mean, judge.standardize.inv_std, params)
+        yield f"{folder.parent.parent.name}/{name}", programs, references, tests[f"{name}/x"]
+
+
+def edge(heads_path: Path, data_dir: Path, features: Path, out_dir: Path, params: dict,
+         judge_dirs: list[Path] = ()) -> tuple[dict, dict]:
+    """Export every variant to a `.pte` (XNNPACK where it lowers) and run it in a fresh process;
+    then each KAN judge's two runtime programs (under "judges"). Returns (deterministic facts:
+    .pte bytes, planned arena, ops, max |pte - eager|; measurements: RSS deltas and batch-1
+    latency, which vary from run to run)."""
     from kcm.tasks.share.heads import load_features
 
     torch.set_num_threads(1)
     x, _ = load_features(data_dir, features)
-    example = x["test"][:1].contiguous()  # one real test image's features, batch 1
+    # one real test image's features at batch 1; a batch of them for the reference check
+    example, batch = x["test"][:1].contiguous(), x["test"][:256].contiguous()
     facts, runtime = {}, {}
     variants, references = edge_variants(heads_path, params)
-    batch = x["test"][:256].contiguous()  # the reference check: a batch of real test features
     for i, (name, module) in enumerate(variants.items()):
-        pte = Path(out_dir) / f"head{i}.pte"
-        # The runtime programs go through the portable kernels: XNNPACK's partitioner merges the
-        # independent tiles into one delegate call, which keeps every tile's temporaries live at
-        # once (planned arena 1.66 MB instead of 63 KB for the folded dense head, same latency).
-        xnnpack = params["edge"]["xnnpack"] and not name.startswith("runtime:")
-        exported = export_pte(module, example, pte, xnnpack=xnnpack)
-        measured = measure_pte(pte, example, repeats=params["edge"]["repeats"], warmup=params["edge"]["warmup"])
-        with torch.no_grad():
-            eager = module(example)
-        facts[name] = {"file": pte.name, "pte_bytes": exported["pte_bytes"],
-                       "planned_arena_bytes": exported["planned_arena_bytes"], "lowering": exported["lowering"],
-                       "delegated": exported["delegated"], "ops": exported["ops"],
-                       "state_bytes": exported["state_bytes"],
-                       "max_abs_diff": float((measured["output"] - eager).abs().max())}
-        if name in references:  # the runtime program computes the function it stands for
-            facts[name]["constants_by_kind"] = constant_breakdown(module)
-            with torch.no_grad():
-                facts[name]["reference_eager_diff"] = float((module(batch) - references[name](batch)).abs().max())
-                facts[name]["reference_pte_diff"] = float((measured["output"] - references[name](example)).abs().max())
-        runtime[name] = {k: v for k, v in measured.items() if k not in ("output", "snapshots", "pte_path")}
+        facts[name], runtime[name] = _export_and_measure(module, references.get(name), example, batch,
+                                                         Path(out_dir) / f"head{i}.pte", params)
+    facts["judges"], runtime["judges"] = {}, {}
+    with tempfile.TemporaryDirectory(prefix="kcm-judges-") as tmp:  # measured, not kept
+        for judge, programs, refs, tests in judge_programs(list(judge_dirs), params):
+            for name, module in programs.items():
+                key = f"{judge}: {'dense' if name == RUNTIME_DENSE else 'codebook'}"
+                facts["judges"][key], runtime["judges"][key] = _export_and_measure(
+                    module, refs[name], tests[:1].contiguous(), tests[:256].contiguous(), Path(tmp) / "judge.pte",
+                    params)
     return facts, runtime
+
+
+def _export_and_measure(module, reference, example: torch.Tensor, batch: torch.Tensor, pte: Path,
+                        params: dict) -> tuple[dict, dict]:
+    """(facts, measurements) of one module exported to `pte` and run in a fresh process. A
+    runtime program (one with a `reference`) also gets its constants by kind and its difference
+    from the function it stands for, eager on `batch` and in the .pte on `example`."""
+    from kcm.edge import export_pte, measure_pte
+    from kcm.edge.runtime_heads import constant_breakdown
+
+    # The runtime programs go through the portable kernels: XNNPACK does not lower their loop,
+    # and lowering their operators one by one keeps every temporary live (measured on an
+    # unrolled program: a 1.66 MB arena instead of 63 kB, at the same latency).
+    xnnpack = params["edge"]["xnnpack"] and reference is None
+    exported = export_pte(module, example, pte, xnnpack=xnnpack)
+    measured = measure_pte(pte, example, repeats=params["edge"]["repeats"], warmup=params["edge"]["warmup"])
+    with torch.no_grad():
+        eager = module(example)
+    facts = {"file": pte.name, "pte_bytes": exported["pte_bytes"],
+             "planned_arena_bytes": exported["planned_arena_bytes"], "lowering": exported["lowering"],
+             "delegated": exported["delegated"], "ops": exported["ops"], "state_bytes": exported["state_bytes"],
+             "max_abs_diff": float((measured["output"] - eager).abs().max())}
+    if reference is not None:  # the runtime program computes the function it stands for
+        facts["constants_by_kind"] = constant_breakdown(module)
+        with torch.no_grad():
+            facts["reference_eager_diff"] = float((module(batch) - reference(batch)).abs().max())
+            facts["reference_pte_diff"] = float((measured["output"] - reference(example)).abs().max())
+    return facts, {k: v for k, v in measured.items() if k not in ("output", "snapshots", "pte_path")}

@@ -39,6 +39,7 @@ class HeadParams:
     weight_decay: float = 0.0001
     heads: int = 3
     base: bool = False  # keep the SiLU base branch (False: spline-only, see below)
+    grid_eps: float = 1.0  # 1: each input's grid uniform over its training range (t0 and h)
     compile: bool = True  # torch.compile the training step (4x faster here; same function)
 
 
@@ -67,7 +68,7 @@ class Standardised(nn.Module):
 
 
 def kan_head(n_in: int, n_out: int, p: HeadParams, seed: int) -> KAN:
-    return KAN([n_in, *p.hidden, n_out], p.grid_size, p.k, seed=seed)
+    return KAN([n_in, *p.hidden, n_out], p.grid_size, p.k, seed=seed, grid_eps=p.grid_eps)
 
 
 def mlp_head(n_in: int, n_out: int, p: HeadParams, seed: int) -> nn.Sequential:
