@@ -138,7 +138,8 @@ def test_report_holds_every_table_and_figure_with_its_caption(run, tmp_path):
 
 def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     """After an ε change Snakemake reruns the vision loop and everything read from it (metrics,
-    its table, figure and macros, the operating points, the compressed judges, the claims, the
+    its table, figure and macros, the operating points, the compressed judges and their edge
+    programs (share_judges, share_edge_judges, table_edge), the claims, the
     robustness sweep's vision setting, which shares the ε, and the config snapshot), nothing of
     language, retrieval, forgetting or the SHARe-KAN head. large_vision and large_vision_bbn rerun
     too (they read the loop config for their out-of-fold small model) but write the same bytes, so
@@ -149,6 +150,7 @@ def test_changing_eps_reruns_exactly_the_results_it_affects(run, tmp_path):
     assert planned_jobs(dry) == {
         "all": 1, "config_snapshot": 1, "large_vision": 1, "large_vision_bbn": 1, "experiment_vision": 2, "metrics_vision": 1, "table_vision_lt": 1,
         "fig_vision_per_class": 1, "macros_vision": 1, "share_judges": 1, "table_heads": 1, "table_claims": 1,
+        "share_edge_judges": 1, "table_edge": 1,
         "table_operating_points": 1, "robust_experiment_vision": 2, "robust_metrics_vision": 1, "table_robustness": 1,
         "fig_robustness": 1,
     }
@@ -282,14 +284,16 @@ def test_share_tables_come_from_the_compression_artifacts(run):
     heads = (root / "tables/table_heads.md").read_text()
     assert "13.9× at 50 heads" in heads
     facts = json.loads((root / "share/edge/facts.json").read_text())["facts"]
-    judges = facts.pop("judges")
+    judges = json.loads((root / "share/edge/judges_facts.json").read_text())["facts"]
     assert all(f["max_abs_diff"] < 1e-4 for f in facts.values())  # each .pte computes its eager module
     assert {p.name for p in (root / "share/edge").glob("*.pte")} == {f["file"] for f in facts.values()}
     # every KAN judge of each experiment's first seed, as its two runtime programs, each equal to
-    # the function it stands for
+    # the function it stands for within float32 rounding of its logits (the test run's judges
+    # reach |logit| ~ 1e4: near-constant features get large inverse standard deviations)
     assert {name.split("/")[0] for name in judges} == {"language", "vision", "retrieval"}
     assert {name.rsplit(": ", 1)[1] for name in judges} == {"dense", "codebook"}
-    assert all(f["reference_eager_diff"] < 1e-5 and f["reference_pte_diff"] < 1e-5 for f in judges.values())
+    assert all(max(f["reference_eager_diff"], f["reference_pte_diff"]) <= 1e-5 * max(1.0, f["reference_scale"])
+               for f in judges.values())
     assert "**The KCM judges**" in (root / "tables/table_edge.md").read_text()
     assert (root / "figures/fig_compression.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ("--configfile", str(REPO / "config" / "test.yaml"))  # last: it takes every argument after it
 VOLATILE = {"logs", "benchmarks"}  # timings and timestamps: not results
 # Measurements that vary from run to run by nature (RSS, latency) and the table showing them.
-MEASURED = {"share/edge/runtime.json", "tables/table_edge.md", "tables/table_edge.csv", "tables/table_edge.tex"}
+MEASURED = {"share/edge/runtime.json", "share/edge/judges_runtime.json",
+            "tables/table_edge.md", "tables/table_edge.csv", "tables/table_edge.tex"}
 
 
 def result_files(workdir: Path) -> dict[str, bytes]:

@@ -21,6 +21,8 @@ ARTIFACT_PATHS = {
     "share:judges": [rules.share_judges.output[0]],
     "share:edge_facts": [rules.share_edge.output.facts],
     "share:edge_runtime": [rules.share_edge.output.runtime],
+    "share:edge_judges_facts": [rules.share_edge_judges.output.facts],
+    "share:edge_judges_runtime": [rules.share_edge_judges.output.runtime],
     "robustness:metrics": ROBUST_METRICS,
 }
 

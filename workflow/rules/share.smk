@@ -94,7 +94,6 @@ rule share_edge:
         card=VISION_DATA.output.card,
         features=rules.features_vision.output[0],
         heads=rules.share_heads.output[0],
-        judges=[f"{folder}/test_inputs.safetensors" for folder in EDGE_JUDGE_FOLDERS],
         code=code("kcm.io", "kcm.tasks.share.experiment"),
     output:
         facts=f"{SHARE_DIR}/edge/facts.json",
@@ -104,7 +103,6 @@ rule share_edge:
         pte=expand(f"{SHARE_DIR}/edge/head{{i}}.pte", i=range(4 + len(SHARE["edge"]["precisions"]))),
     params:
         data=lambda wildcards, input: os.path.dirname(input.card),
-        judges=" ".join(EDGE_JUDGE_FOLDERS),
         params=SHARE_PARAMS,
     # More than any --cores: Snakemake caps a rule's threads at --cores, so this job takes every
     # core of the run and nothing runs beside it; the latency and RSS probes are not measured
@@ -119,4 +117,28 @@ rule share_edge:
         CONDA_ENV
     shell:
         "python -m kcm share edge --data {params.data} --features {input.features} --heads {input.heads}"
-        " --judges {params.judges} --params {params.params:q} --out {output.facts} --runtime {output.runtime} > {log} 2>&1"
+        " --params {params.params:q} --out {output.facts} --runtime {output.runtime} > {log} 2>&1"
+
+
+rule share_edge_judges:
+    message:
+        "ExecuTorch: the KCM judges' dense and codebook runtime programs, planned arena, RSS and batch-1 latency"
+    input:
+        judges=[f"{folder}/test_inputs.safetensors" for folder in EDGE_JUDGE_FOLDERS],
+        code=code("kcm.io", "kcm.tasks.share.experiment"),
+    output:
+        facts=f"{SHARE_DIR}/edge/judges_facts.json",
+        runtime=f"{SHARE_DIR}/edge/judges_runtime.json",
+    params:
+        judges=" ".join(EDGE_JUDGE_FOLDERS),
+        params=SHARE_PARAMS,
+    threads: 1024  # alone, as share_edge: its latencies are measured
+    log:
+        f"{LOGS}/share_edge_judges.log",
+    benchmark:
+        f"{BENCH}/share_edge_judges.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m kcm share edge-judges --judges {params.judges} --params {params.params:q}"
+        " --out {output.facts} --runtime {output.runtime} > {log} 2>&1"

@@ -9,8 +9,8 @@ Input keys name artifacts; the rules resolve them to paths:
 predictions:text_baseline, metrics:text_baseline, card:language, card:vision, card:retrieval,
 metrics:language, curves:language, metrics:vision, runs:forgetting (one JSON per seed),
 metrics:retrieval, curves:retrieval, share:sweep, share:judges, share:edge_facts,
-share:edge_runtime, robustness:metrics (one JSON per swept setting,
-metrics/robustness/<axis>/<value>.json; none without axes). A key may resolve to several paths
+share:edge_runtime, share:edge_judges_facts, share:edge_judges_runtime, robustness:metrics
+(one JSON per swept setting, metrics/robustness/<axis>/<value>.json; none without axes). A key may resolve to several paths
 (runs:forgetting); a module reads a one-path key as `inputs[key][0]`.
 """
 
@@ -85,7 +85,8 @@ _ALL = [
            "Table: SHARe-KAN codebook sweep, FP32 / Int8, and the pruning baseline on the dense KAN head"),
     _table("table_heads", "SHARe-KAN", ("share:judges", "share:sweep"), None,
            "Table: SHARe-KAN on every KAN judge, and N heads sharing one codebook"),
-    _table("table_edge", "SHARe-KAN", ("share:edge_facts", "share:edge_runtime"), None,
+    _table("table_edge", "SHARe-KAN", ("share:edge_facts", "share:edge_runtime", "share:edge_judges_facts",
+                                       "share:edge_judges_runtime"), None,
            "Table: ExecuTorch .pte size, planned arena, RSS and latency of dense vs compressed heads"),
     _figure("fig_compression", "SHARe-KAN", ("share:sweep",),
             "Figure: accuracy against storage, every codebook size and precision (SHARe-KAN)"),

@@ -85,10 +85,12 @@ def judges_claim(frame: pd.DataFrame, facts: dict) -> list[str]:
         d, c = pair.loc[key], pair.loc[f"{judge}: codebook"]
         memory, latency = _ratios(d, c)
         check = max(facts[k][r] for k in (key, f"{judge}: codebook") for r in ("reference_eager_diff", "reference_pte_diff"))
+        scale = max(facts[k]["reference_scale"] for k in (key, f"{judge}: codebook"))
         rows.append({"judge": judge, "dense kB": f"{d['constants_plus_arena_bytes'] / 1e3:.1f}",
                      "codebook kB": f"{c['constants_plus_arena_bytes'] / 1e3:.1f}", "memory ratio": f"{memory:.2f}x",
                      "dense µs": f"{d['latency_median_us']:.0f}", "codebook µs": f"{c['latency_median_us']:.0f}",
-                     "latency ratio": f"{latency:.2f}x", "max |program − reference|": f"{check:.1e}"})
+                     "latency ratio": f"{latency:.2f}x", "max |program − reference|": f"{check:.1e}",
+                     "max |logit|": f"{scale:.3g}"})
     if not rows:
         return []
     first = rows[0]["judge"]
@@ -106,7 +108,8 @@ def judges_claim(frame: pd.DataFrame, facts: dict) -> list[str]:
 def render(inputs: dict[str, list[Path]], setup: None, outputs: dict[str, Path]) -> None:
     facts_json = read_json(inputs["share:edge_facts"][0])
     facts, runtime = facts_json["facts"], read_json(inputs["share:edge_runtime"][0])["runtime"]
-    judge_facts, judge_runtime = facts.pop("judges", {}), runtime.pop("judges", {})
+    judge_facts = read_json(inputs["share:edge_judges_facts"][0])["facts"]
+    judge_runtime = read_json(inputs["share:edge_judges_runtime"][0])["runtime"]
     rows = []
     for group, (fs, rs) in {"head": (facts, runtime), "judge": (judge_facts, judge_runtime)}.items():
         for name in fs:

@@ -43,10 +43,21 @@ def _edge(args: argparse.Namespace) -> None:
     from kcm.tasks.share import experiment
 
     params = json.loads(args.params)
-    facts, runtime = experiment.edge(args.heads, args.data, args.features, args.out.parent, params, args.judges)
+    facts, runtime = experiment.edge(args.heads, args.data, args.features, args.out.parent, params)
     write_json(args.runtime, {"runtime": runtime, "note": "measured: varies from run to run"})
     write_json(args.out, {"facts": facts, "params": params})
     log.info("SHARe-KAN edge -> %s", args.out)
+
+
+def _edge_judges(args: argparse.Namespace) -> None:
+    from kcm.io import write_json
+    from kcm.tasks.share import experiment
+
+    params = json.loads(args.params)
+    facts, runtime = experiment.edge_judges(args.judges, params)
+    write_json(args.runtime, {"runtime": runtime, "note": "measured: varies from run to run"})
+    write_json(args.out, {"facts": facts, "params": params})
+    log.info("SHARe-KAN edge, judges -> %s", args.out)
 
 
 def _step(share, name: str, text: str, handler, inputs: tuple[str, ...]) -> argparse.ArgumentParser:
@@ -72,5 +83,7 @@ def register(verbs, groups) -> None:
     edge = _step(share, "edge", "ExecuTorch .pte of dense vs compressed heads, size, RSS, latency", _edge,
                  ("data", "heads"))
     edge.add_argument("--runtime", type=Path, required=True, help="where the run-to-run measurements go (.json)")
-    edge.add_argument("--judges", type=Path, nargs="*", default=[],
-                      help="judge folders whose KAN judges' runtime programs are measured too")
+    edge_judges = _step(share, "edge-judges", "the KAN judges' dense and codebook runtime programs on ExecuTorch",
+                        _edge_judges, ())
+    edge_judges.add_argument("--judges", type=Path, nargs="*", default=[], help="experiment judge folders")
+    edge_judges.add_argument("--runtime", type=Path, required=True, help="where the run-to-run measurements go (.json)")

@@ -251,12 +251,10 @@ def judge_programs(judge_dirs: list[Path], params: dict):
         yield f"{folder.parent.parent.name}/{name}", programs, references, tests[f"{name}/x"]
 
 
-def edge(heads_path: Path, data_dir: Path, features: Path, out_dir: Path, params: dict,
-         judge_dirs: list[Path] = ()) -> tuple[dict, dict]:
-    """Export every variant to a `.pte` (XNNPACK where it lowers) and run it in a fresh process;
-    then each KAN judge's two runtime programs (under "judges"). Returns (deterministic facts:
-    .pte bytes, planned arena, ops, max |pte - eager|; measurements: RSS deltas and batch-1
-    latency, which vary from run to run)."""
+def edge(heads_path: Path, data_dir: Path, features: Path, out_dir: Path, params: dict) -> tuple[dict, dict]:
+    """Export every variant to a `.pte` (XNNPACK where it lowers) and run it in a fresh process.
+    Returns (deterministic facts: .pte bytes, planned arena, ops, max |pte - eager|;
+    measurements: RSS deltas and batch-1 latency, which vary from run to run)."""
     from kcm.tasks.share.heads import load_features
 
     torch.set_num_threads(1)
@@ -268,12 +266,19 @@ def edge(heads_path: Path, data_dir: Path, features: Path, out_dir: Path, params
     for i, (name, module) in enumerate(variants.items()):
         facts[name], runtime[name] = _export_and_measure(module, references.get(name), example, batch,
                                                          Path(out_dir) / f"head{i}.pte", params)
-    facts["judges"], runtime["judges"] = {}, {}
-    with tempfile.TemporaryDirectory(prefix="kcm-judges-") as tmp:  # measured, not kept
-        for judge, programs, refs, tests in judge_programs(list(judge_dirs), params):
+    return facts, runtime
+
+
+def edge_judges(judge_dirs: list[Path], params: dict) -> tuple[dict, dict]:
+    """`edge` for every KAN judge's two runtime programs ("<experiment>/<judge>: dense" and
+    ": codebook"), on its own test inputs; the .pte files are measured, not kept."""
+    torch.set_num_threads(1)
+    facts, runtime = {}, {}
+    with tempfile.TemporaryDirectory(prefix="kcm-judges-") as tmp:
+        for judge, programs, refs, tests in judge_programs(judge_dirs, params):
             for name, module in programs.items():
                 key = f"{judge}: {'dense' if name == RUNTIME_DENSE else 'codebook'}"
-                facts["judges"][key], runtime["judges"][key] = _export_and_measure(
+                facts[key], runtime[key] = _export_and_measure(
                     module, refs[name], tests[:1].contiguous(), tests[:256].contiguous(), Path(tmp) / "judge.pte",
                     params)
     return facts, runtime
@@ -282,8 +287,9 @@ def edge(heads_path: Path, data_dir: Path, features: Path, out_dir: Path, params
 def _export_and_measure(module, reference, example: torch.Tensor, batch: torch.Tensor, pte: Path,
                         params: dict) -> tuple[dict, dict]:
     """(facts, measurements) of one module exported to `pte` and run in a fresh process. A
-    runtime program (one with a `reference`) also gets its constants by kind and its difference
-    from the function it stands for, eager on `batch` and in the .pte on `example`."""
+    runtime program (one with a `reference`) also gets its constants by kind, its difference
+    from the function it stands for, eager on `batch` and in the .pte on `example`, and that
+    function's largest |output| on `batch` (float32 rounding grows with it)."""
     from kcm.edge import export_pte, measure_pte
     from kcm.edge.runtime_heads import constant_breakdown
 
@@ -304,4 +310,5 @@ def _export_and_measure(module, reference, example: torch.Tensor, batch: torch.T
         with torch.no_grad():
             facts["reference_eager_diff"] = float((module(batch) - reference(batch)).abs().max())
             facts["reference_pte_diff"] = float((measured["output"] - reference(example)).abs().max())
+            facts["reference_scale"] = float(reference(batch).abs().max())
     return facts, {k: v for k, v in measured.items() if k not in ("output", "snapshots", "pte_path")}
