@@ -59,8 +59,10 @@ def runtime_claim(frame: pd.DataFrame, facts: dict, tile: int) -> list[str]:
         "- Latency: per loop step the dense program runs one (1, D·T) × (D·T, out) matmul on its folded "
         "coefficients; the codebook program gathers every edge's code word (T·out rows of the codebook, after widening "
         "the uint8 codes to the int64 the gather takes), runs a batched matmul on them, and dequantises the step's "
-        "Int8 gains and biases. On a uniform grid the basis is a few elementwise operations, so this per-edge work "
-        "sets the ratio.",
+        "Int8 gains and biases. "
+        + ("On these uniform grids the basis is a few elementwise operations, so this per-edge work sets the ratio."
+           if "knots" not in kinds else
+           "On these non-uniform grids the Cox–de Boor basis, the same in both programs, takes much of the time."),
         "- N such heads sharing one codebook (its bytes counted once; heads run one at a time, one arena; counted "
         "from these programs, not run as one): " + ", ".join(f"{n} head{'s' * (n > 1)} {r:.2f}x" for n, r in heads.items()) + ".",
         f"- Loading: the heap grows by {mb(c['load_heap_bytes'])} MB for the codebook program against "
